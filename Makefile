@@ -1,0 +1,37 @@
+# The README's commands. `make run` starts Pivotal on the embedded default (SQLite,
+# SQLite-backed jobs, demo data); `make test` runs the whole suite.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+STAMP = $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml examples/*/pyproject.toml plugins/*/pyproject.toml 2>/dev/null | cksum | cut -d' ' -f1)
+PLUGIN_DIRS = $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
+CONFIG ?= development.ini
+
+.PHONY: setup run test lint bench clean
+
+$(STAMP):
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,bench]' -e examples/hello_channel $(addprefix -e ,$(PLUGIN_DIRS))
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	$(BIN)/pivotal -c $(CONFIG) db upgrade
+	$(BIN)/pivotal -c $(CONFIG) demo --if-empty
+	$(BIN)/pivotal -c $(CONFIG) serve
+
+test: setup
+	bash scripts/run-tests.sh
+
+lint: setup
+	$(BIN)/ruff check .
+
+bench: setup
+	$(BIN)/python -m bench.run_all
+
+clean:
+	rm -rf $(VENV) var build *.egg-info

@@ -1,0 +1,5 @@
+"""Accounts area: companies, their domains and hierarchy."""
+
+
+def includeme(config):
+    config.include(".api")

@@ -1,0 +1,185 @@
+"""Subcommands of ``pivotal``."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import time
+
+import click
+
+from pivotal_core.cli import Context, cli, run_in_transaction
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@pass_context
+def db_upgrade(ctx: Context) -> None:
+    """Upgrade the core and every installed plugin's tables to their latest version."""
+    from pivotal_core.config import CORE_DEFAULTS, env_name
+    from pivotal_core.migrations.runner import upgrade
+
+    url = ctx.ini.get("sqlalchemy.url") or CORE_DEFAULTS["sqlalchemy.url"]
+    upgrade(os.environ.get(env_name("sqlalchemy.url"), url))
+    click.echo("database is up to date")
+
+
+@cli.group()
+def user() -> None:
+    """Users."""
+
+
+@user.command("create")
+@click.option("--email", required=True)
+@click.option("--role", required=True, help="admin, manager, campaign_manager, data_steward, ...")
+@click.option("--name", "full_name", default="")
+@click.option("--organisation", "organisation_id", type=int, default=None)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="Prompted for when not given.")
+@pass_context
+def user_create(ctx: Context, email: str, role: str, full_name: str, organisation_id: int | None,
+                password: str) -> None:
+    """Create a user."""
+    from pivotal_core.audit.services import Actor
+    from pivotal_core.users.services import create_user
+
+    rounds = ctx.settings["auth.bcrypt_rounds"]
+
+    def work(session):
+        user = create_user(session, Actor.system("cli"), email=email, password=password, role=role,
+                           full_name=full_name, organisation_id=organisation_id,
+                           bcrypt_rounds=rounds)
+        return user.id, user.email
+
+    user_id, email = run_in_transaction(ctx.registry, work)
+    click.echo(f"created user {user_id} {email} ({role})")
+
+
+@cli.command("plugins")
+@pass_context
+def plugins(ctx: Context) -> None:
+    """List installed plugins, their versions, whether enabled, and the hooks they implement."""
+    from pivotal_core.plugins import describe_plugins
+
+    registry = ctx.registry
+    enabled = registry.settings["pivotal.plugins"]
+    infos = describe_plugins(registry.pivotal_hooks, enabled)
+    if not infos:
+        click.echo("no plugins installed")
+    for info in infos:
+        state = "enabled" if info.enabled else "disabled"
+        click.echo(f"{info.name:<20} {info.distribution} {info.version:<10} {state}")
+        click.echo(f"{'':<20} hooks: {', '.join(info.hooks) or '(none)'}")
+
+
+@cli.command("worker")
+@click.option("--workers", default=2, show_default=True, help="Worker threads.")
+@pass_context
+def worker(ctx: Context, workers: int) -> None:
+    """Run the background job consumer (start as many as needed against one Redis)."""
+    huey = ctx.registry["pivotal.huey"]
+    click.echo(f"worker consuming {huey.name} with {workers} threads")
+    huey.create_consumer(workers=workers, worker_type="thread").run()
+
+
+@cli.command("demo")
+@click.option("--accounts", default=2000, show_default=True)
+@click.option("--contacts", default=20000, show_default=True)
+@click.option("--seed", default=1, show_default=True)
+@click.option("--admin-email", default="admin@pivotal.example.com", show_default=True)
+@click.option("--admin-password", default=None, help="Random when not given (printed).")
+@click.option("--if-empty", is_flag=True, help="Skip the data when the database has contacts.")
+@pass_context
+def demo(ctx: Context, accounts: int, contacts: int, seed: int, admin_email: str,
+         admin_password: str | None, if_empty: bool) -> None:
+    """Load deterministic demo data and create an admin login."""
+    from sqlalchemy import func, select
+
+    from pivotal_core.audit.services import Actor
+    from pivotal_core.contacts.models import Contact
+    from pivotal_core.demo import load_demo
+    from pivotal_core.users.models import User
+    from pivotal_core.users.services import create_user, get_user
+
+    registry = ctx.registry
+
+    def has_data(session) -> bool:
+        return bool(session.scalar(select(func.count()).select_from(Contact)))
+
+    if if_empty and run_in_transaction(registry, has_data):
+        click.echo("database already holds data; demo data not loaded again")
+    else:
+        with click.progressbar(length=accounts + contacts, label="demo data") as bar:
+            done = [0]
+
+            def progress(current: int, total: int) -> None:
+                bar.update(current - done[0])
+                done[0] = current
+
+            summary = run_in_transaction(
+                registry,
+                lambda s: load_demo(
+                    s, accounts=accounts, contacts=contacts, seed=seed, progress=progress
+                ),
+            )
+        click.echo(
+            f"loaded {summary.accounts} accounts and {summary.contacts} contacts "
+            f"in {summary.seconds:.1f}s"
+        )
+    # The admin's password is set anew on every run so that it can be printed.
+    password = admin_password or secrets.token_urlsafe(12)
+    rounds = registry.settings["auth.bcrypt_rounds"]
+
+    def ensure_admin(session):
+        from pivotal_core.authnz.passwords import hash_password
+        from pivotal_core.authnz.services import revoke_all_tokens
+
+        existing = session.scalar(select(User.id).where(User.email == admin_email))
+        if existing is None:
+            create_user(session, Actor.system("cli"), email=admin_email, password=password,
+                        role="admin", full_name="Demo Admin", bcrypt_rounds=rounds)
+        else:
+            user = get_user(session, existing)
+            user.password_hash = hash_password(password, rounds)
+            revoke_all_tokens(session, user)
+
+    run_in_transaction(registry, ensure_admin)
+    click.echo(f"admin login: {admin_email} / {password}")
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=6543, show_default=True)
+@click.option("--no-worker", is_flag=True, help="Do not run background jobs in this process.")
+@click.option("--threads", default=8, show_default=True)
+@pass_context
+def serve(ctx: Context, host: str, port: int, no_worker: bool, threads: int) -> None:
+    """Development server: the web app plus an in-process job worker."""
+    import waitress
+
+    from pivotal_core.app import make_app
+
+    app = make_app({}, ctx.ini)
+    url = f"http://{host}:{port}/"
+    server = waitress.create_server(app, host=host, port=port, threads=threads)
+    click.echo(f"Pivotal is running at {url}  (API: {url}api/v1/, docs: {url}api/v1/openapi.json)")
+    if no_worker:
+        server.run()
+        return
+    web = threading.Thread(target=server.run, name="pivotal-web", daemon=True)
+    web.start()
+    time.sleep(0.2)
+    huey = app.registry["pivotal.huey"]
+    try:
+        # The consumer wants the main thread for its signal handlers.
+        huey.create_consumer(workers=2, worker_type="thread").run()
+    finally:
+        server.close()
+

@@ -1,0 +1,5 @@
+"""Contacts area: people at accounts."""
+
+
+def includeme(config):
+    config.include(".api")

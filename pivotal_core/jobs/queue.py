@@ -1,0 +1,109 @@
+"""huey from settings, and tasks that run in their own transaction and report progress.
+
+``huey.url``: ``sqlite:///var/huey.sqlite`` (embedded default), ``redis://host:6379/0``
+(production; many consumers share it) or ``memory://`` (tests, with ``huey.immediate``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
+from sqlalchemy.orm import Session, sessionmaker
+
+from pivotal_core.db import new_transaction_manager, tm_session
+from pivotal_core.jobs import services
+
+
+class SettingsProblem(ValueError):
+    pass
+
+
+@dataclass
+class TaskContext:
+    """What tasks need from the application; attached to the huey instance at start-up."""
+
+    registry: Any
+
+    @property
+    def session_factory(self) -> sessionmaker[Session]:
+        return self.registry["dbsession_factory"]
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return self.registry.settings
+
+    @property
+    def hooks(self) -> Any:
+        return self.registry.pivotal_hooks.hook
+
+
+def make_huey(settings: dict[str, Any]) -> Huey:
+    url = str(settings["huey.url"])
+    name = settings.get("huey.name", "pivotal")
+    immediate = bool(settings.get("huey.immediate", False))
+    if url.startswith("memory:"):
+        return MemoryHuey(name, immediate=immediate)
+    if url.startswith("sqlite:///"):
+        from pathlib import Path
+
+        path = Path(url[len("sqlite:///") :])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SqliteHuey(name, filename=str(path), immediate=immediate)
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return RedisHuey(name, url=url, immediate=immediate)
+    raise SettingsProblem(f"huey.url {url!r}: use sqlite:///PATH, redis://HOST:PORT/DB or memory://")
+
+
+def task_context(huey: Huey) -> TaskContext:
+    context = getattr(huey, "pivotal_context", None)
+    if context is None:
+        raise RuntimeError("huey has no Pivotal context: build it with pivotal_core's app factory")
+    return context
+
+
+JobFunction = Callable[..., dict[str, Any] | None]
+
+
+def register_task(
+    huey: Huey,
+    name: str,
+    function: JobFunction,
+    *,
+    retries: int = 3,
+    retry_delay: int = 10,
+) -> Any:
+    """Register ``function(session, progress, **params)`` as the huey task ``name``.
+
+    The task runs the function inside its own transaction, against a ``jobs`` row
+    (``job_id``) whose status and progress it keeps current. A job that already
+    succeeded is never run again, so a redelivered message does no work twice. On an
+    error the transaction is rolled back and the task retried with growing delay; the
+    last failure marks the job failed.
+    """
+
+    def run(job_id: int, task: Any = None, **params: Any) -> dict[str, Any] | None:
+        context = task_context(huey)
+        factory = context.session_factory
+        if not services.start(factory, job_id):
+            return None
+        progress = services.Progress(factory, job_id)
+        manager = new_transaction_manager()
+        try:
+            with manager:
+                session = tm_session(factory, manager)
+                session.info["pivotal.hooks"] = context.hooks
+                result = function(session, progress, **params)
+        except Exception as exc:
+            # Recorded on the job, then re-raised so that huey retries it with backoff.
+            services.fail(factory, job_id, exc, final=not task or not task.retries)
+            raise
+        services.succeed(factory, job_id, result or {})
+        return result
+
+    run.__name__ = name.replace(".", "_")
+    return huey.task(
+        retries=retries, retry_delay=retry_delay, retry_backoff=2, name=name, context=True
+    )(run)

@@ -1,0 +1,21 @@
+"""Import every core model so that the metadata is complete (Alembic, tests)."""
+
+from pivotal_core.accounts.models import Account
+from pivotal_core.audit.models import AuditEvent
+from pivotal_core.authnz.models import LoginFailure, RefreshToken
+from pivotal_core.contacts.models import Contact, ContactIdentifier
+from pivotal_core.customfields.models import CustomFieldDefinition
+from pivotal_core.jobs.models import Job
+from pivotal_core.users.models import User
+
+__all__ = [
+    "Account",
+    "AuditEvent",
+    "Contact",
+    "ContactIdentifier",
+    "CustomFieldDefinition",
+    "Job",
+    "LoginFailure",
+    "RefreshToken",
+    "User",
+]

@@ -1,0 +1,1 @@
+"""Test support for Pivotal and its plugins: pytest fixtures (entry point ``pytest11``)."""

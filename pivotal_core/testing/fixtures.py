@@ -1,0 +1,254 @@
+"""pytest fixtures for the core and for plugin authors.
+
+Each test runs inside an outer transaction on one connection; the application's
+sessions join it through savepoints, so a request's commit releases a savepoint and
+its abort rolls one back, and the whole test is rolled back at the end.
+
+``PIVOTAL_TEST_DATABASE_URL`` picks PostgreSQL (default: a SQLite file per run);
+``PIVOTAL_TEST_REDIS_URL`` enables the Redis-backed huey tests. With ``CI=true`` an
+unreachable service fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from importlib.metadata import entry_points
+from typing import Any
+
+import pytest
+import webtest
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from pivotal_core.audit.services import Actor
+from pivotal_core.authnz.permissions import Role
+from pivotal_core.db import make_engine, metadata
+
+TEST_SECRET = "test-secret-" + "x" * 40
+TEST_PASSWORD = "correct horse battery"
+_counter = itertools.count(1)
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def installed_plugin_names() -> list[str]:
+    return sorted(ep.name for ep in entry_points(group="pivotal.plugins"))
+
+
+def _load_all_models() -> None:
+    import pivotal_core.models  # noqa: F401
+
+    for ep in entry_points(group="pivotal.plugins"):
+        ep.load()
+
+
+@pytest.fixture(scope="session")
+def pivotal_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("PIVOTAL_TEST_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'pivotal-test.sqlite'}"
+
+
+@pytest.fixture(scope="session")
+def pivotal_engine(pivotal_database_url: str):
+    engine = make_engine(pivotal_database_url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - turned into a clear failure below
+        pytest.exit(f"test database {pivotal_database_url} is unreachable: {exc}", returncode=3)
+    _load_all_models()
+    metadata.drop_all(engine)
+    metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+def test_settings(**overrides: Any) -> dict[str, Any]:
+    """The .ini settings tests build apps with (every installed plugin enabled)."""
+    settings = {
+        "pivotal.env": "testing",
+        "pivotal.plugins": " ".join(installed_plugin_names()),
+        "auth.secret": TEST_SECRET,
+        "auth.bcrypt_rounds": "4",
+        "huey.url": "memory://",
+        "huey.immediate": "true",
+        "phone.default_region": "US",
+    }
+    settings.update(overrides)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def app_settings(pivotal_engine) -> dict[str, Any]:
+    return test_settings(**{"pivotal.engine": pivotal_engine, "sqlalchemy.url": "unused://"})
+
+
+@pytest.fixture(scope="session")
+def app(app_settings: dict[str, Any]):
+    from pivotal_core.app import make_app
+
+    return make_app({}, dict(app_settings))
+
+
+@pytest.fixture
+def db_connection(pivotal_engine):
+    connection = pivotal_engine.connect()
+    outer = connection.begin()
+    yield connection
+    outer.rollback()
+    connection.close()
+
+
+@pytest.fixture
+def session_factory(db_connection) -> sessionmaker[Session]:
+    return sessionmaker(
+        bind=db_connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+
+
+@pytest.fixture
+def dbsession(app, session_factory) -> Iterator[Session]:
+    """A session on the test's connection; the app's requests and tasks use the same one."""
+    previous = app.registry["dbsession_factory"]
+    app.registry["dbsession_factory"] = session_factory
+    session = session_factory()
+    session.info["pivotal.hooks"] = app.registry.pivotal_hooks.hook
+    yield session
+    session.close()
+    app.registry["dbsession_factory"] = previous
+
+
+@pytest.fixture
+def system_actor() -> Actor:
+    return Actor.system("test")
+
+
+class ApiClient:
+    """A WebTest app that sends a bearer token; ``expect_errors`` is on by default."""
+
+    def __init__(self, testapp: webtest.TestApp, token: str | None = None, user: Any = None):
+        self.testapp = testapp
+        self.token = token
+        self.user = user
+
+    def _headers(self, headers: dict[str, str] | None) -> dict[str, str]:
+        result = dict(headers or {})
+        if self.token:
+            result.setdefault("Authorization", f"Bearer {self.token}")
+        return result
+
+    def get(self, url: str, params: Any = None, headers: dict[str, str] | None = None, **kw: Any):
+        return self.testapp.get(url, params=params, headers=self._headers(headers),
+                                expect_errors=True, **kw)
+
+    def delete(self, url: str, headers: dict[str, str] | None = None, **kw: Any):
+        return self.testapp.delete(url, headers=self._headers(headers), expect_errors=True, **kw)
+
+    def _send(self, method: str, url: str, json: Any = None, body: bytes | None = None,
+              headers: dict[str, str] | None = None):
+        headers = self._headers(headers)
+        if body is not None:
+            headers.setdefault("Content-Type", "application/json")
+            return self.testapp.request(url, method=method, body=body, headers=headers,
+                                        expect_errors=True)
+        sender = getattr(self.testapp, f"{method.lower()}_json")
+        return sender(url, json, headers=headers, expect_errors=True)
+
+    def post(self, url: str, json: Any = None, **kw: Any):
+        return self._send("POST", url, json, **kw)
+
+    def patch(self, url: str, json: Any = None, **kw: Any):
+        return self._send("PATCH", url, json, **kw)
+
+    def put(self, url: str, json: Any = None, **kw: Any):
+        return self._send("PUT", url, json, **kw)
+
+
+@pytest.fixture
+def testapp(app, dbsession) -> webtest.TestApp:
+    return webtest.TestApp(app, extra_environ={"REMOTE_ADDR": "127.0.0.1"})
+
+
+@pytest.fixture
+def anonymous(testapp) -> ApiClient:
+    return ApiClient(testapp)
+
+
+@pytest.fixture
+def make_user(dbsession, app):
+    """``make_user(role, email=None, password=TEST_PASSWORD)`` -> a committed user."""
+    from pivotal_core.users.services import create_user
+
+    def factory(role: str = Role.ADMIN, email: str | None = None,
+                password: str = TEST_PASSWORD, **kw: Any):
+        if role == Role.CLIENT:
+            kw.setdefault("organisation_id", 1)
+        user = create_user(
+            dbsession,
+            Actor.system("test"),
+            email=email or f"{role}-{next(_counter)}@example.com",
+            password=password,
+            role=role,
+            bcrypt_rounds=4,
+            **kw,
+        )
+        dbsession.commit()
+        return user
+
+    return factory
+
+
+@pytest.fixture
+def login(testapp, make_user):
+    """``login(role)`` -> an :class:`ApiClient` signed in as a new user of that role."""
+
+    def factory(role: str = Role.ADMIN, **kw: Any) -> ApiClient:
+        user = make_user(role, **kw)
+        res = testapp.post_json(
+            "/api/v1/auth/login", {"email": user.email, "password": TEST_PASSWORD}
+        )
+        return ApiClient(testapp, res.json["access_token"], user)
+
+    return factory
+
+
+@pytest.fixture
+def admin(login) -> ApiClient:
+    return login(Role.ADMIN)
+
+
+@pytest.fixture
+def make_account(dbsession):
+    from pivotal_core.accounts.services import create_account
+
+    def factory(**values: Any):
+        n = next(_counter)
+        values.setdefault("name", f"Account {n}")
+        values.setdefault("domain", f"account{n}.com")
+        account = create_account(dbsession, Actor.system("test"), values)
+        dbsession.commit()
+        return account
+
+    return factory
+
+
+@pytest.fixture
+def make_contact(dbsession):
+    from pivotal_core.contacts.services import create_contact
+
+    def factory(**values: Any):
+        n = next(_counter)
+        values.setdefault("first_name", "Pat")
+        values.setdefault("last_name", f"Person{n}")
+        values.setdefault("email", f"pat{n}@contact{n}.com")
+        contact = create_contact(dbsession, Actor.system("test"), values)
+        dbsession.commit()
+        return contact
+
+    return factory

@@ -1,0 +1,5 @@
+"""Users area: staff and portal users."""
+
+
+def includeme(config):
+    config.include(".api")

@@ -1,0 +1,1 @@
+"""Core test configuration; the fixtures come from pivotal_core.testing (a pytest plugin)."""
