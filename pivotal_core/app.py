@@ -58,7 +58,9 @@ def make_config(global_config: dict[str, Any], ini: dict[str, Any]) -> Configura
     settings, pm = load_settings(ini)
     config = Configurator(settings=settings)
     config.registry.pivotal_hooks = pm
-    config.add_request_method(lambda request: request.registry.pivotal_hooks.hook, "hooks", reify=True)
+    config.add_request_method(
+        lambda request: request.registry.pivotal_hooks.hook, "hooks", reify=True
+    )
     config.add_request_method(request_id, "request_id", reify=True)
     for area in CORE_AREAS:
         config.include(area)

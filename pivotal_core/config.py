@@ -53,7 +53,8 @@ class SettingsError(RuntimeError):
 
 
 def env_name(key: str) -> str:
-    """``sqlalchemy.url`` -> ``PIVOTAL_SQLALCHEMY_URL``; ``pivotal.plugins`` -> ``PIVOTAL_PLUGINS``."""
+    """``sqlalchemy.url`` -> ``PIVOTAL_SQLALCHEMY_URL``; ``pivotal.plugins`` -> ``PIVOTAL_PLUGINS``.
+    """
     if key.startswith("pivotal."):
         key = key[len("pivotal.") :]
     return "PIVOTAL_" + key.upper().replace(".", "_").replace("-", "_")

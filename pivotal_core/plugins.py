@@ -70,9 +70,7 @@ def describe_plugins(pm: pluggy.PluginManager | None, enabled: list[str]) -> lis
         plugin = pm.get_plugin(name) if pm is not None else None
         if plugin is None:
             plugin = ep.load()
-        hooks = tuple(
-            sorted(attr for attr in dir(plugin) if attr.startswith("pivotal_"))
-        )
+        hooks = tuple(sorted(attr for attr in dir(plugin) if attr.startswith("pivotal_")))
         infos.append(
             PluginInfo(
                 name=name,

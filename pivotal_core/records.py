@@ -194,9 +194,7 @@ def _check_custom_value(definition: CustomFieldDefinition, value: Any) -> Any:
     raise ValueError(f"has unsupported type {kind}")
 
 
-def clean_custom_fields(
-    session: Session, entity: str, values: Mapping[str, Any]
-) -> dict[str, Any]:
+def clean_custom_fields(session: Session, entity: str, values: Mapping[str, Any]) -> dict[str, Any]:
     """Check custom field values against their definitions; errors name ``custom_fields.<key>``."""
     definitions = custom_field_definitions(session, entity)
     cleaned: dict[str, Any] = {}

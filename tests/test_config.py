@@ -43,7 +43,11 @@ def test_plugin_list_and_booleans_are_parsed():
         ({"auth.secret": "short"}, {}, "at least 32 characters"),
         ({}, {}, "auth.secret is empty"),
         ({"pivotal.env": "production"}, {}, "PIVOTAL_AUTH_SECRET"),
-        ({"pivotal.env": "production", "auth.secret": SECRET}, {}, "must come from the environment"),
+        (
+            {"pivotal.env": "production", "auth.secret": SECRET},
+            {},
+            "must come from the environment",
+        ),
         ({"auth.secret": SECRET, "pivotal.theme": "a", "theme": "b"}, {}, "conflict"),
     ],
 )

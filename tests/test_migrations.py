@@ -31,7 +31,11 @@ def scratch_url(pivotal_database_url, tmp_path):
     admin.dispose()
 
 
-EXPRESSION_INDEXES = {"ix_accounts_domain_sort", "ix_contacts_last_name_sort", "ix_contacts_email_sort"}
+EXPRESSION_INDEXES = {
+    "ix_accounts_domain_sort",
+    "ix_contacts_last_name_sort",
+    "ix_contacts_email_sort",
+}
 
 
 # Reflection cannot compare expression indexes; they are checked by name below instead.

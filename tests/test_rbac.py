@@ -96,4 +96,7 @@ def test_each_role_gets_403_exactly_where_it_lacks_the_permission(app, login, ro
 def test_public_routes_answer_without_a_token(anonymous):
     assert anonymous.get("/api/v1/health").json == {"status": "ok"}
     assert anonymous.get("/api/v1/openapi.json").json["openapi"] == "3.1.0"
-    assert anonymous.post("/api/v1/auth/login", {"email": "x@example.com", "password": "p"}).status_int == 401
+    assert (
+        anonymous.post("/api/v1/auth/login", {"email": "x@example.com", "password": "p"}).status_int
+        == 401
+    )

@@ -271,7 +271,9 @@ def restore_account(session: Session, actor: Actor, account: Account) -> None:
 
 def account_children(session: Session, account_id: int) -> list[Account]:
     return list(
-        session.scalars(select(Account).where(Account.parent_id == account_id).order_by(Account.name))
+        session.scalars(
+            select(Account).where(Account.parent_id == account_id).order_by(Account.name)
+        )
     )
 
 

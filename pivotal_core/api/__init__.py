@@ -12,7 +12,25 @@ def health_view(request: Request):
 
 def includeme(config):
     config.scan(".errors")
-    add_endpoint(config, "api.health", "/health", "GET", health_view, permission=None,
-                 public=True, tag="meta", summary="Liveness check (no database access)")
-    add_endpoint(config, "api.openapi", "/openapi.json", "GET", openapi_view, permission=None,
-                 public=True, tag="meta", summary="This OpenAPI 3.1 document")
+    add_endpoint(
+        config,
+        "api.health",
+        "/health",
+        "GET",
+        health_view,
+        permission=None,
+        public=True,
+        tag="meta",
+        summary="Liveness check (no database access)",
+    )
+    add_endpoint(
+        config,
+        "api.openapi",
+        "/openapi.json",
+        "GET",
+        openapi_view,
+        permission=None,
+        public=True,
+        tag="meta",
+        summary="This OpenAPI 3.1 document",
+    )

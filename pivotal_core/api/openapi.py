@@ -109,7 +109,12 @@ def _operation(endpoint: Endpoint, components: dict[str, Any]) -> dict[str, Any]
     ]
     if endpoint.query is not None:
         for child in endpoint.query.children:
-            param = {"name": child.name, "in": "query", "required": False, "schema": node_schema(child)}
+            param = {
+                "name": child.name,
+                "in": "query",
+                "required": False,
+                "schema": node_schema(child),
+            }
             if child.description:
                 param["description"] = child.description
             params.append(param)
@@ -118,7 +123,9 @@ def _operation(endpoint: Endpoint, components: dict[str, Any]) -> dict[str, Any]
     if endpoint.body is not None:
         op["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": ref(endpoint.body, endpoint.method == "PATCH")}},
+            "content": {
+                "application/json": {"schema": ref(endpoint.body, endpoint.method == "PATCH")}
+            },
         }
     success: dict[str, Any] = {"description": "Success"}
     if endpoint.response is not None:
@@ -161,7 +168,9 @@ def build_openapi(registry: Any, version: str) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": components,
-            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
         },
         "security": [{"bearerAuth": []}],
     }
@@ -170,6 +179,8 @@ def build_openapi(registry: Any, version: str) -> dict[str, Any]:
 def openapi_view(request: Request) -> dict[str, Any]:
     cached = request.registry.get("pivotal.openapi")
     if cached is None:
-        cached = build_openapi(request.registry, request.registry.settings.get("pivotal.version", "0"))
+        cached = build_openapi(
+            request.registry, request.registry.settings.get("pivotal.version", "0")
+        )
         request.registry["pivotal.openapi"] = cached
     return cached

@@ -63,7 +63,9 @@ def sort_parameter(sort: str | None, keys: Mapping[str, SortKey], default: str) 
     descending = sort.startswith("-")
     name = sort.lstrip("-")
     if name not in keys:
-        raise ValidationFailed({"sort": f"must be one of {', '.join(sorted(keys))} (prefix - to reverse)"})
+        raise ValidationFailed(
+            {"sort": f"must be one of {', '.join(sorted(keys))} (prefix - to reverse)"}
+        )
     return name, descending
 
 
@@ -87,7 +89,9 @@ def keyset_page(
         value, row_id, direction = decode_cursor(cursor, sort_token, key)
         forward = descending if direction == "prev" else not descending
         position = tuple_(key.expression, id_column)
-        stmt = stmt.where(position > tuple_(value, row_id) if forward else position < tuple_(value, row_id))
+        stmt = stmt.where(
+            position > tuple_(value, row_id) if forward else position < tuple_(value, row_id)
+        )
     reverse = direction == "prev"
     ascending = descending == reverse
     order = (

@@ -172,24 +172,84 @@ def add_record_endpoints(config: Configurator, res: RecordResource) -> None:
         }
 
     entity = res.entity
-    add_endpoint(config, name, base, "GET", list_view, permission=res.read_permission,
-                 summary=f"List {res.plural} (keyset paged)", tag=tag, query=query,
-                 response=res.output_schema)
-    add_endpoint(config, name, base, "POST", create_view, permission=res.write_permission,
-                 summary=f"Create a {entity}", tag=tag, body=res.input_schema,
-                 response=res.output_schema, status=201)
-    add_endpoint(config, f"{name}.item", item, "GET", get_view, permission=res.read_permission,
-                 summary=f"Read a {entity} (soft-deleted ones too)", tag=tag,
-                 response=res.output_schema)
-    add_endpoint(config, f"{name}.item", item, "PATCH", update_view,
-                 permission=res.write_permission, summary=f"Update fields of a {entity}",
-                 tag=tag, body=res.input_schema, response=res.output_schema)
-    add_endpoint(config, f"{name}.item", item, "DELETE", delete_view,
-                 permission=res.delete_permission, summary=f"Soft-delete a {entity}", tag=tag,
-                 response=res.output_schema)
-    add_endpoint(config, f"{name}.restore", item + "/restore", "POST", restore_view,
-                 permission=res.delete_permission, summary=f"Restore a soft-deleted {entity}",
-                 tag=tag, response=res.output_schema)
-    add_endpoint(config, f"{name}.history", item + "/history", "GET", history_view,
-                 permission=Permission.AUDIT_READ, summary=f"Audit history of a {entity}",
-                 tag=tag, query=history_query_schema())
+    add_endpoint(
+        config,
+        name,
+        base,
+        "GET",
+        list_view,
+        permission=res.read_permission,
+        summary=f"List {res.plural} (keyset paged)",
+        tag=tag,
+        query=query,
+        response=res.output_schema,
+    )
+    add_endpoint(
+        config,
+        name,
+        base,
+        "POST",
+        create_view,
+        permission=res.write_permission,
+        summary=f"Create a {entity}",
+        tag=tag,
+        body=res.input_schema,
+        response=res.output_schema,
+        status=201,
+    )
+    add_endpoint(
+        config,
+        f"{name}.item",
+        item,
+        "GET",
+        get_view,
+        permission=res.read_permission,
+        summary=f"Read a {entity} (soft-deleted ones too)",
+        tag=tag,
+        response=res.output_schema,
+    )
+    add_endpoint(
+        config,
+        f"{name}.item",
+        item,
+        "PATCH",
+        update_view,
+        permission=res.write_permission,
+        summary=f"Update fields of a {entity}",
+        tag=tag,
+        body=res.input_schema,
+        response=res.output_schema,
+    )
+    add_endpoint(
+        config,
+        f"{name}.item",
+        item,
+        "DELETE",
+        delete_view,
+        permission=res.delete_permission,
+        summary=f"Soft-delete a {entity}",
+        tag=tag,
+        response=res.output_schema,
+    )
+    add_endpoint(
+        config,
+        f"{name}.restore",
+        item + "/restore",
+        "POST",
+        restore_view,
+        permission=res.delete_permission,
+        summary=f"Restore a soft-deleted {entity}",
+        tag=tag,
+        response=res.output_schema,
+    )
+    add_endpoint(
+        config,
+        f"{name}.history",
+        item + "/history",
+        "GET",
+        history_view,
+        permission=Permission.AUDIT_READ,
+        summary=f"Audit history of a {entity}",
+        tag=tag,
+        query=history_query_schema(),
+    )

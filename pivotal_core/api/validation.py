@@ -60,9 +60,7 @@ class TextList(colander.SchemaType):
             if not isinstance(item, str):
                 raise colander.Invalid(node, "must be a list of strings")
             if len(item) > self.max_length:
-                raise colander.Invalid(
-                    node, f"items must be at most {self.max_length} characters"
-                )
+                raise colander.Invalid(node, f"items must be at most {self.max_length} characters")
         return list(cstruct)
 
 
@@ -99,9 +97,7 @@ def _partial(schema: colander.SchemaNode) -> colander.SchemaNode:
     return clone
 
 
-def deserialize(
-    schema: colander.SchemaNode, data: Any, *, partial: bool = False
-) -> dict[str, Any]:
+def deserialize(schema: colander.SchemaNode, data: Any, *, partial: bool = False) -> dict[str, Any]:
     """Validate ``data`` (parsed JSON) against a Mapping schema.
 
     Unknown keys, wrong JSON types and failed validators become one

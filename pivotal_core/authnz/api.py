@@ -35,7 +35,8 @@ def login_view(request: Request):
 def refresh_view(request: Request):
     try:
         pair = services.refresh(
-            request.dbsession, request.registry["pivotal.token_config"],
+            request.dbsession,
+            request.registry["pivotal.token_config"],
             request.validated["refresh_token"],
         )
     except PivotalError as exc:
@@ -67,18 +68,61 @@ def password_view(request: Request):
 
 
 def includeme(config):
-    add_endpoint(config, "api.auth.login", "/auth/login", "POST", login_view, permission=None,
-                 public=True, summary="Sign in with email and password", tag="auth",
-                 body=LoginInput(), response=TokenOutput())
-    add_endpoint(config, "api.auth.refresh", "/auth/refresh", "POST", refresh_view,
-                 permission=None, public=True, tag="auth", body=RefreshInput(),
-                 response=TokenOutput(),
-                 summary="Exchange a refresh token for a new pair (the old one is spent)")
-    add_endpoint(config, "api.auth.logout", "/auth/logout", "POST", logout_view,
-                 permission=Permission.ME, tag="auth",
-                 summary="Sign out: revoke every token of the current user")
-    add_endpoint(config, "api.me", "/me", "GET", me_view, permission=Permission.ME, tag="auth",
-                 summary="The current user and their permissions", response=UserOutput())
-    add_endpoint(config, "api.me.password", "/me/password", "POST", password_view,
-                 permission=Permission.ME, tag="auth", body=PasswordChangeInput(),
-                 summary="Change the current user's password (revokes every token)")
+    add_endpoint(
+        config,
+        "api.auth.login",
+        "/auth/login",
+        "POST",
+        login_view,
+        permission=None,
+        public=True,
+        summary="Sign in with email and password",
+        tag="auth",
+        body=LoginInput(),
+        response=TokenOutput(),
+    )
+    add_endpoint(
+        config,
+        "api.auth.refresh",
+        "/auth/refresh",
+        "POST",
+        refresh_view,
+        permission=None,
+        public=True,
+        tag="auth",
+        body=RefreshInput(),
+        response=TokenOutput(),
+        summary="Exchange a refresh token for a new pair (the old one is spent)",
+    )
+    add_endpoint(
+        config,
+        "api.auth.logout",
+        "/auth/logout",
+        "POST",
+        logout_view,
+        permission=Permission.ME,
+        tag="auth",
+        summary="Sign out: revoke every token of the current user",
+    )
+    add_endpoint(
+        config,
+        "api.me",
+        "/me",
+        "GET",
+        me_view,
+        permission=Permission.ME,
+        tag="auth",
+        summary="The current user and their permissions",
+        response=UserOutput(),
+    )
+    add_endpoint(
+        config,
+        "api.me.password",
+        "/me/password",
+        "POST",
+        password_view,
+        permission=Permission.ME,
+        tag="auth",
+        body=PasswordChangeInput(),
+        summary="Change the current user's password (revokes every token)",
+    )

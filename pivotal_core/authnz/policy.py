@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pyramid.security import Allowed, Denied
 from pyramid.request import Request
+from pyramid.security import Allowed, Denied
 
 from pivotal_core.authnz.tokens import InvalidToken, TokenConfig, decode_token
 from pivotal_core.users.models import User
@@ -51,7 +51,9 @@ class PivotalSecurityPolicy:
             request.environ["pivotal.auth_error"] = "token has been revoked"
             return None
         roles = request.registry["pivotal.role_permissions"]
-        return Identity(user=user, permissions=roles.get(user.role, frozenset()), token_claims=claims)
+        return Identity(
+            user=user, permissions=roles.get(user.role, frozenset()), token_claims=claims
+        )
 
     def authenticated_userid(self, request: Request) -> int | None:
         identity = request.identity

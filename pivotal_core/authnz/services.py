@@ -83,7 +83,9 @@ def _check_throttle(session: Session, throttle: Throttle, keys: dict[str, int]) 
             )
 
 
-def issue_tokens(session: Session, cfg: TokenConfig, user: User, family: str | None = None) -> TokenPair:
+def issue_tokens(
+    session: Session, cfg: TokenConfig, user: User, family: str | None = None
+) -> TokenPair:
     family = family or secrets.token_hex(16)
     refresh, expires_at = issue_refresh_token(cfg, user.id, family)
     session.add(
@@ -122,7 +124,10 @@ def login(
     if not ok or user is None or not user.is_active:
         now = utcnow()
         session.add_all(
-            [LoginFailure(key=account_key, failed_at=now), LoginFailure(key=address_key, failed_at=now)]
+            [
+                LoginFailure(key=account_key, failed_at=now),
+                LoginFailure(key=address_key, failed_at=now),
+            ]
         )
         raise Unauthorized(INVALID_CREDENTIALS)
     session.execute(delete(LoginFailure).where(LoginFailure.key == account_key))

@@ -23,6 +23,13 @@ def list_channels(request: Request):
 
 
 def includeme(config):
-    add_endpoint(config, "api.channels", "/channels", "GET", list_channels,
-                 permission=Permission.CHANNELS_READ, tag="campaigns",
-                 summary="Campaign channels provided by enabled plugins")
+    add_endpoint(
+        config,
+        "api.channels",
+        "/channels",
+        "GET",
+        list_channels,
+        permission=Permission.CHANNELS_READ,
+        tag="campaigns",
+        summary="Campaign channels provided by enabled plugins",
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,7 +53,20 @@ def run_in_transaction(registry: Any, work):
         return work(session)
 
 
-@click.group()
+class PivotalGroup(click.Group):
+    """Turns the errors a user can cause into a one-line message and exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (PluginError, SettingsError) as exc:
+            raise click.ClickException(str(exc)) from exc
+        except PivotalError as exc:
+            fields = "; ".join(f"{k}: {v}" for k, v in exc.fields.items())
+            raise click.ClickException(exc.message + (f" ({fields})" if fields else "")) from exc
+
+
+@click.group(cls=PivotalGroup)
 @click.option(
     "-c",
     "--config",
@@ -72,12 +84,4 @@ def cli(ctx: click.Context, config_path: str) -> None:
 def main() -> None:
     from pivotal_core.cli import commands  # noqa: F401 - registers the commands
 
-    try:
-        cli(standalone_mode=True)
-    except (PluginError, SettingsError) as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(2)
-    except PivotalError as exc:
-        fields = "; ".join(f"{k}: {v}" for k, v in exc.fields.items())
-        click.echo(f"Error: {exc.message}" + (f" ({fields})" if fields else ""), err=True)
-        sys.exit(2)
+    cli()

@@ -41,11 +41,17 @@ def user() -> None:
 @click.option("--role", required=True, help="admin, manager, campaign_manager, data_steward, ...")
 @click.option("--name", "full_name", default="")
 @click.option("--organisation", "organisation_id", type=int, default=None)
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
-              help="Prompted for when not given.")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="Prompted for when not given.",
+)
 @pass_context
-def user_create(ctx: Context, email: str, role: str, full_name: str, organisation_id: int | None,
-                password: str) -> None:
+def user_create(
+    ctx: Context, email: str, role: str, full_name: str, organisation_id: int | None, password: str
+) -> None:
     """Create a user."""
     from pivotal_core.audit.services import Actor
     from pivotal_core.users.services import create_user
@@ -53,9 +59,16 @@ def user_create(ctx: Context, email: str, role: str, full_name: str, organisatio
     rounds = ctx.settings["auth.bcrypt_rounds"]
 
     def work(session):
-        user = create_user(session, Actor.system("cli"), email=email, password=password, role=role,
-                           full_name=full_name, organisation_id=organisation_id,
-                           bcrypt_rounds=rounds)
+        user = create_user(
+            session,
+            Actor.system("cli"),
+            email=email,
+            password=password,
+            role=role,
+            full_name=full_name,
+            organisation_id=organisation_id,
+            bcrypt_rounds=rounds,
+        )
         return user.id, user.email
 
     user_id, email = run_in_transaction(ctx.registry, work)
@@ -97,8 +110,15 @@ def worker(ctx: Context, workers: int) -> None:
 @click.option("--admin-password", default=None, help="Random when not given (printed).")
 @click.option("--if-empty", is_flag=True, help="Skip the data when the database has contacts.")
 @pass_context
-def demo(ctx: Context, accounts: int, contacts: int, seed: int, admin_email: str,
-         admin_password: str | None, if_empty: bool) -> None:
+def demo(
+    ctx: Context,
+    accounts: int,
+    contacts: int,
+    seed: int,
+    admin_email: str,
+    admin_password: str | None,
+    if_empty: bool,
+) -> None:
     """Load deterministic demo data and create an admin login."""
     from sqlalchemy import func, select
 
@@ -143,8 +163,15 @@ def demo(ctx: Context, accounts: int, contacts: int, seed: int, admin_email: str
 
         existing = session.scalar(select(User.id).where(User.email == admin_email))
         if existing is None:
-            create_user(session, Actor.system("cli"), email=admin_email, password=password,
-                        role="admin", full_name="Demo Admin", bcrypt_rounds=rounds)
+            create_user(
+                session,
+                Actor.system("cli"),
+                email=admin_email,
+                password=password,
+                role="admin",
+                full_name="Demo Admin",
+                bcrypt_rounds=rounds,
+            )
         else:
             user = get_user(session, existing)
             user.password_hash = hash_password(password, rounds)
@@ -182,4 +209,3 @@ def serve(ctx: Context, host: str, port: int, no_worker: bool, threads: int) -> 
         huey.create_consumer(workers=2, worker_type="thread").run()
     finally:
         server.close()
-

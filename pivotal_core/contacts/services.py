@@ -208,7 +208,9 @@ def _set_external_ids(
                 ContactIdentifier.kind == f"external:{source}",
             )
         )
-        session.add(ContactIdentifier(contact_id=contact.id, kind=f"external:{source}", value=value))
+        session.add(
+            ContactIdentifier(contact_id=contact.id, kind=f"external:{source}", value=value)
+        )
     if changes:
         session.flush()
         record_changes(session, actor, ENTITY, contact.id, "update", changes)

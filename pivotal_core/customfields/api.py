@@ -29,12 +29,21 @@ class DefinitionOutput(DefinitionInput):
 
 
 class DefinitionQuery(colander.MappingSchema):
-    entity = colander.SchemaNode(colander.String(), missing=None, validator=colander.OneOf(ENTITIES))
+    entity = colander.SchemaNode(
+        colander.String(), missing=None, validator=colander.OneOf(ENTITIES)
+    )
 
 
 def definition_json(d: CustomFieldDefinition) -> dict[str, Any]:
-    return {"id": d.id, "entity": d.entity, "key": d.key, "label": d.label, "type": d.type,
-            "options": d.options or [], "description": d.description}
+    return {
+        "id": d.id,
+        "entity": d.entity,
+        "key": d.key,
+        "label": d.label,
+        "type": d.type,
+        "options": d.options or [],
+        "description": d.description,
+    }
 
 
 def list_view(request: Request):
@@ -54,25 +63,59 @@ def get_view(request: Request):
 
 def update_view(request: Request):
     definition = services.get_definition(request.dbsession, int(request.matchdict["id"]))
-    services.update_definition(request.dbsession, request_actor(request), definition,
-                               request.validated)
+    services.update_definition(
+        request.dbsession, request_actor(request), definition, request.validated
+    )
     return definition_json(definition)
 
 
 def includeme(config):
     item = "/custom-fields/{id:\\d+}"
-    add_endpoint(config, "api.custom_fields", "/custom-fields", "GET", list_view,
-                 permission=Permission.CUSTOM_FIELDS_READ, tag="custom fields",
-                 summary="List custom field definitions", query=DefinitionQuery(),
-                 response=DefinitionOutput())
-    add_endpoint(config, "api.custom_fields", "/custom-fields", "POST", create_view,
-                 permission=Permission.CUSTOM_FIELDS_WRITE, tag="custom fields",
-                 summary="Define a custom field", body=DefinitionInput(),
-                 response=DefinitionOutput(), status=201)
-    add_endpoint(config, "api.custom_fields.item", item, "GET", get_view,
-                 permission=Permission.CUSTOM_FIELDS_READ, tag="custom fields",
-                 summary="Read a custom field definition", response=DefinitionOutput())
-    add_endpoint(config, "api.custom_fields.item", item, "PATCH", update_view,
-                 permission=Permission.CUSTOM_FIELDS_WRITE, tag="custom fields",
-                 summary="Change a custom field's label, options or description",
-                 body=DefinitionInput(), response=DefinitionOutput())
+    add_endpoint(
+        config,
+        "api.custom_fields",
+        "/custom-fields",
+        "GET",
+        list_view,
+        permission=Permission.CUSTOM_FIELDS_READ,
+        tag="custom fields",
+        summary="List custom field definitions",
+        query=DefinitionQuery(),
+        response=DefinitionOutput(),
+    )
+    add_endpoint(
+        config,
+        "api.custom_fields",
+        "/custom-fields",
+        "POST",
+        create_view,
+        permission=Permission.CUSTOM_FIELDS_WRITE,
+        tag="custom fields",
+        summary="Define a custom field",
+        body=DefinitionInput(),
+        response=DefinitionOutput(),
+        status=201,
+    )
+    add_endpoint(
+        config,
+        "api.custom_fields.item",
+        item,
+        "GET",
+        get_view,
+        permission=Permission.CUSTOM_FIELDS_READ,
+        tag="custom fields",
+        summary="Read a custom field definition",
+        response=DefinitionOutput(),
+    )
+    add_endpoint(
+        config,
+        "api.custom_fields.item",
+        item,
+        "PATCH",
+        update_view,
+        permission=Permission.CUSTOM_FIELDS_WRITE,
+        tag="custom fields",
+        summary="Change a custom field's label, options or description",
+        body=DefinitionInput(),
+        response=DefinitionOutput(),
+    )

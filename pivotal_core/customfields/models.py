@@ -23,4 +23,6 @@ class CustomFieldDefinition(IdMixin, TimestampMixin, Base):
     options: Mapped[list[Any]] = mapped_column(JSONValue, default=list)
     description: Mapped[str | None] = mapped_column(Text)
 
-    __table_args__ = (Index("uq_custom_field_definitions_entity_key", "entity", "key", unique=True),)
+    __table_args__ = (
+        Index("uq_custom_field_definitions_entity_key", "entity", "key", unique=True),
+    )

@@ -46,7 +46,9 @@ def _check(values: dict[str, Any]) -> None:
         raise ValidationFailed(errors)
 
 
-def create_definition(session: Session, actor: Actor, values: dict[str, Any]) -> CustomFieldDefinition:
+def create_definition(
+    session: Session, actor: Actor, values: dict[str, Any]
+) -> CustomFieldDefinition:
     _check(values)
     clash = session.scalar(
         select(CustomFieldDefinition.id).where(
@@ -70,7 +72,11 @@ def create_definition(session: Session, actor: Actor, values: dict[str, Any]) ->
     session.add(definition)
     session.flush()
     record_changes(
-        session, actor, "custom_field", definition.id, "create",
+        session,
+        actor,
+        "custom_field",
+        definition.id,
+        "create",
         {name: (None, getattr(definition, name)) for name in AUDITED},
     )
     return definition
@@ -81,7 +87,9 @@ def update_definition(
 ) -> CustomFieldDefinition:
     """Label, options and description may change; entity, key and type are fixed once data
     may exist under them."""
-    fixed = {k for k in ("entity", "key", "type") if k in values and values[k] != getattr(definition, k)}
+    fixed = {
+        k for k in ("entity", "key", "type") if k in values and values[k] != getattr(definition, k)
+    }
     if fixed:
         raise ValidationFailed({k: "cannot change once the field exists" for k in fixed})
     if definition.type == "enum" and "options" in values and not values["options"]:

@@ -16,7 +16,9 @@ from pivotal_core.jobs.models import JOB_STATES, Job
 
 class JobQuery(colander.MappingSchema):
     limit = colander.SchemaNode(colander.Int(), missing=50, validator=colander.Range(1, 200))
-    status = colander.SchemaNode(colander.String(), missing=None, validator=colander.OneOf(JOB_STATES))
+    status = colander.SchemaNode(
+        colander.String(), missing=None, validator=colander.OneOf(JOB_STATES)
+    )
 
 
 class JobOutput(colander.MappingSchema):
@@ -53,7 +55,11 @@ def job_json(job: Job) -> dict[str, Any]:
 
 def list_view(request: Request):
     q = request.validated_query
-    return {"items": [job_json(j) for j in services.recent_jobs(request.dbsession, q["limit"], q["status"])]}
+    return {
+        "items": [
+            job_json(j) for j in services.recent_jobs(request.dbsession, q["limit"], q["status"])
+        ]
+    }
 
 
 def get_view(request: Request):
@@ -61,9 +67,26 @@ def get_view(request: Request):
 
 
 def includeme(config):
-    add_endpoint(config, "api.jobs", "/jobs", "GET", list_view, permission=Permission.JOBS_READ,
-                 tag="jobs", summary="Recent jobs, newest first", query=JobQuery(),
-                 response=JobOutput())
-    add_endpoint(config, "api.jobs.item", "/jobs/{id:\\d+}", "GET", get_view,
-                 permission=Permission.JOBS_READ, tag="jobs",
-                 summary="A job's status, progress and result", response=JobOutput())
+    add_endpoint(
+        config,
+        "api.jobs",
+        "/jobs",
+        "GET",
+        list_view,
+        permission=Permission.JOBS_READ,
+        tag="jobs",
+        summary="Recent jobs, newest first",
+        query=JobQuery(),
+        response=JobOutput(),
+    )
+    add_endpoint(
+        config,
+        "api.jobs.item",
+        "/jobs/{id:\\d+}",
+        "GET",
+        get_view,
+        permission=Permission.JOBS_READ,
+        tag="jobs",
+        summary="A job's status, progress and result",
+        response=JobOutput(),
+    )

@@ -105,7 +105,11 @@ class Progress:
         self._last = 0.0
 
     def __call__(
-        self, current: int, total: int | None = None, message: str | None = None, force: bool = False
+        self,
+        current: int,
+        total: int | None = None,
+        message: str | None = None,
+        force: bool = False,
     ) -> None:
         now = time.monotonic()
         if not force and now - self._last < self.interval:

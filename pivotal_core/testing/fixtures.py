@@ -26,8 +26,8 @@ from pivotal_core.audit.services import Actor
 from pivotal_core.authnz.permissions import Role
 from pivotal_core.db import make_engine, metadata
 
-TEST_SECRET = "test-secret-" + "x" * 40
-TEST_PASSWORD = "correct horse battery"
+TEST_SECRET = "test-secret-" + "x" * 40  # noqa: S105 - signs test tokens only
+TEST_PASSWORD = "correct horse battery"  # noqa: S105 - the test users' password
 _counter = itertools.count(1)
 
 
@@ -144,19 +144,27 @@ class ApiClient:
         return result
 
     def get(self, url: str, params: Any = None, headers: dict[str, str] | None = None, **kw: Any):
-        return self.testapp.get(url, params=params, headers=self._headers(headers),
-                                expect_errors=True, **kw)
+        return self.testapp.get(
+            url, params=params, headers=self._headers(headers), expect_errors=True, **kw
+        )
 
     def delete(self, url: str, headers: dict[str, str] | None = None, **kw: Any):
         return self.testapp.delete(url, headers=self._headers(headers), expect_errors=True, **kw)
 
-    def _send(self, method: str, url: str, json: Any = None, body: bytes | None = None,
-              headers: dict[str, str] | None = None):
+    def _send(
+        self,
+        method: str,
+        url: str,
+        json: Any = None,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         headers = self._headers(headers)
         if body is not None:
             headers.setdefault("Content-Type", "application/json")
-            return self.testapp.request(url, method=method, body=body, headers=headers,
-                                        expect_errors=True)
+            return self.testapp.request(
+                url, method=method, body=body, headers=headers, expect_errors=True
+            )
         sender = getattr(self.testapp, f"{method.lower()}_json")
         return sender(url, json, headers=headers, expect_errors=True)
 
@@ -185,8 +193,9 @@ def make_user(dbsession, app):
     """``make_user(role, email=None, password=TEST_PASSWORD)`` -> a committed user."""
     from pivotal_core.users.services import create_user
 
-    def factory(role: str = Role.ADMIN, email: str | None = None,
-                password: str = TEST_PASSWORD, **kw: Any):
+    def factory(
+        role: str = Role.ADMIN, email: str | None = None, password: str = TEST_PASSWORD, **kw: Any
+    ):
         if role == Role.CLIENT:
             kw.setdefault("organisation_id", 1)
         user = create_user(

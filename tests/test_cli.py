@@ -1,0 +1,115 @@
+"""The `pivotal` command against a real SQLite file configured by an .ini."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import create_engine, text
+
+from pivotal_core.cli import (
+    cli,
+    commands,  # noqa: F401 - registers the subcommands
+)
+from pivotal_core.testing.fixtures import TEST_SECRET, installed_plugin_names
+
+
+@pytest.fixture
+def ini(tmp_path):
+    path = tmp_path / "pivotal.ini"
+    plugins = " ".join(installed_plugin_names())
+    path.write_text(
+        "[app:main]\n"
+        "use = egg:pivotal-core\n"
+        f"sqlalchemy.url = sqlite:///{tmp_path / 'cli.sqlite'}\n"
+        f"huey.url = sqlite:///{tmp_path / 'huey.sqlite'}\n"
+        f"auth.secret = {TEST_SECRET}\n"
+        "auth.bcrypt_rounds = 4\n"
+        f"pivotal.plugins = {plugins}\n"
+    )
+    return path
+
+
+def invoke(ini, *args, **kw):
+    result = CliRunner().invoke(cli, ["-c", str(ini), *args], catch_exceptions=False, **kw)
+    return result
+
+
+def rows(ini, sql):
+    db = ini.parent / "cli.sqlite"
+    engine = create_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        result = conn.execute(text(sql)).all()
+    engine.dispose()
+    return result
+
+
+def test_db_upgrade_then_user_create(ini):
+    result = invoke(ini, "db", "upgrade")
+    assert result.exit_code == 0, result.output
+    assert "up to date" in result.output
+    result = invoke(
+        ini,
+        "user",
+        "create",
+        "--email",
+        "Ops@Example.com",
+        "--role",
+        "manager",
+        "--password",
+        "a long enough password",
+    )
+    assert result.exit_code == 0, result.output
+    assert rows(ini, "SELECT email, role FROM users") == [("ops@example.com", "manager")]
+
+
+def test_user_create_refuses_bad_input_and_writes_nothing(ini):
+    invoke(ini, "db", "upgrade")
+    result = CliRunner().invoke(
+        cli,
+        [
+            "-c",
+            str(ini),
+            "user",
+            "create",
+            "--email",
+            "x@example.com",
+            "--role",
+            "pope",
+            "--password",
+            "a long enough password",
+        ],
+    )
+    assert result.exit_code != 0
+    assert rows(ini, "SELECT count(*) FROM users") == [(0,)]
+    result = CliRunner().invoke(
+        cli,
+        [
+            "-c",
+            str(ini),
+            "user",
+            "create",
+            "--email",
+            "x@example.com",
+            "--role",
+            "admin",
+            "--password",
+            "é" * 36 + "a",
+        ],
+    )
+    assert result.exit_code != 0
+    assert "72 bytes" in result.output
+    assert rows(ini, "SELECT count(*) FROM users") == [(0,)]
+
+
+def test_missing_config_file_is_a_usage_error(tmp_path):
+    result = CliRunner().invoke(cli, ["-c", str(tmp_path / "nope.ini"), "plugins"])
+    assert result.exit_code == 2
+    assert "not found" in result.output
+
+
+def test_plugins_lists_installed_plugins(ini):
+    result = invoke(ini, "plugins")
+    assert result.exit_code == 0, result.output
+    for name in installed_plugin_names():
+        assert name in result.output
+        assert "enabled" in result.output
