@@ -27,6 +27,7 @@ CORE_DEFAULTS: dict[str, Any] = {
     "auth.login_max_failures_per_account": "5",
     "auth.login_max_failures_per_address": "20",
     "phone.default_region": "US",
+    "web.trusted_proxies": "0",
     "api.default_page_size": "50",
     "api.max_page_size": "200",
 }
@@ -43,6 +44,7 @@ INT_SETTINGS = (
     "auth.login_max_failures_per_address",
     "api.default_page_size",
     "api.max_page_size",
+    "web.trusted_proxies",
 )
 BOOL_SETTINGS = ("huey.immediate",)
 LIST_SETTINGS = ("pivotal.plugins",)

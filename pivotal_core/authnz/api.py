@@ -15,6 +15,17 @@ from pivotal_core.users.schemas import UserOutput, user_json
 from pivotal_core.users.services import change_password
 
 
+def client_address(request: Request) -> str | None:
+    """The client's address: the socket peer, or the entry that the trusted proxies in front
+    of the app appended to X-Forwarded-For (a client can forge the rest of that header)."""
+    trusted = int(request.registry.settings["web.trusted_proxies"])
+    if trusted > 0:
+        hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+        if len(hops) >= trusted:
+            return hops[-trusted]
+    return request.remote_addr
+
+
 def login_view(request: Request):
     data = request.validated
     try:
@@ -24,7 +35,7 @@ def login_view(request: Request):
             services.Throttle.from_settings(request.registry.settings),
             data["email"],
             data["password"],
-            request.client_addr,
+            client_address(request),
         )
     except PivotalError as exc:
         # Returned, not raised: the failed attempt must be committed for throttling.
