@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
-STAMP = $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml examples/*/pyproject.toml plugins/*/pyproject.toml 2>/dev/null | cksum | cut -d' ' -f1)
+STAMP = $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml examples/*/pyproject.toml plugins/*/pyproject.toml themes/*/package-lock.json 2>/dev/null | cksum | cut -d' ' -f1)
 PLUGIN_DIRS = $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
 CONFIG ?= development.ini
 
@@ -14,6 +14,7 @@ $(STAMP):
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test,bench]' -e examples/hello_channel $(addprefix -e ,$(PLUGIN_DIRS))
+	for theme in themes/*/; do if [ -f "$$theme/package-lock.json" ]; then npm ci --prefix "$$theme" --no-audit --no-fund --loglevel=error; fi; done
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

@@ -9,8 +9,9 @@ from typing import Any
 from pyramid.config import Configurator
 from pyramid.request import Request
 
-from pivotal_core.config import as_list, env_name, merge_settings
+from pivotal_core.config import SettingsError, as_list, env_name, merge_settings
 from pivotal_core.plugins import build_plugin_manager
+from pivotal_core.web.templating import apply_template_lookup
 
 CORE_AREAS = (
     "pivotal_core.db",
@@ -22,6 +23,7 @@ CORE_AREAS = (
     "pivotal_core.customfields",
     "pivotal_core.jobs",
     "pivotal_core.campaigns",
+    "pivotal_core.web",
 )
 
 
@@ -41,7 +43,7 @@ def load_settings(ini: dict[str, Any], environ: dict[str, str] | None = None) ->
     for defaults in pm.hook.pivotal_settings_defaults():
         for key, value in defaults.items():
             if key in plugin_defaults:
-                raise ValueError(f"two plugins declare a default for {key!r}")
+                raise SettingsError(f"two plugins declare a default for {key!r}")
             plugin_defaults[key] = value
     settings = merge_settings(ini, plugin_defaults, environ)
     settings["pivotal.version"] = pivotal_version()
@@ -68,6 +70,7 @@ def make_config(global_config: dict[str, Any], ini: dict[str, Any]) -> Configura
     config.commit()
     pm.hook.pivotal_configure(config=config)
     config.commit()
+    apply_template_lookup(config)
     return config
 
 

@@ -28,6 +28,7 @@ CORE_DEFAULTS: dict[str, Any] = {
     "auth.login_max_failures_per_address": "20",
     "phone.default_region": "US",
     "web.trusted_proxies": "0",
+    "web.session_ttl": "43200",
     "api.default_page_size": "50",
     "api.max_page_size": "200",
 }
@@ -45,6 +46,7 @@ INT_SETTINGS = (
     "api.default_page_size",
     "api.max_page_size",
     "web.trusted_proxies",
+    "web.session_ttl",
 )
 BOOL_SETTINGS = ("huey.immediate",)
 LIST_SETTINGS = ("pivotal.plugins",)

@@ -124,14 +124,18 @@ def pivotal_navigation(request: Request) -> Sequence[Mapping[str, Any]]:
 
 @hookspec
 def pivotal_record_changed(
-    entity: str, record: Any, changes: Mapping[str, tuple[Any, Any]], actor: Any
+    entity: str, record: Any, changes: Mapping[str, tuple[Any, Any]], actor: Any, action: str
 ) -> None:
-    """Called after an audited create, update, delete or restore.
+    """Called after an audited create, update, delete or restore, inside its transaction.
+
+    An exception raised here aborts the change; do slow or fallible work in a job.
 
     :param entity: entity type, e.g. ``"contact"``.
     :param record: the ORM object after the change.
     :param changes: ``{field: (old, new)}`` of the fields that changed.
-    :param actor: the user who made the change, or ``None`` for system jobs.
+    :param actor: the :class:`pivotal_core.audit.services.Actor` (user id, source,
+        request or job id) that made the change.
+    :param action: ``"create"``, ``"update"``, ``"delete"`` or ``"restore"``.
     """
 
 

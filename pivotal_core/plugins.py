@@ -43,13 +43,17 @@ def build_plugin_manager(enabled: list[str]) -> pluggy.PluginManager:
         pm.register(importlib.import_module(dotted), name=dotted)
     installed = installed_plugins()
     core_names = set(CORE_PLUGINS)
-    unknown = [name for name in enabled if name not in installed]
+    core = sorted(name for name in enabled if name in core_names)
+    if core:
+        raise PluginError(
+            f"pivotal.plugins names {', '.join(core)}: part of the core, always enabled; "
+            "remove it from the list"
+        )
+    unknown = sorted(name for name in enabled if name not in installed)
     if unknown:
-        if set(unknown) & core_names:
-            raise PluginError(f"{', '.join(unknown)} is part of the core and is always enabled")
         listing = ", ".join(sorted(installed)) or "(none)"
         raise PluginError(
-            f"pivotal.plugins names {', '.join(sorted(unknown))}, which is not installed; "
+            f"pivotal.plugins names {', '.join(unknown)}, which is not installed; "
             f"installed plugins: {listing}"
         )
     for name in installed:
@@ -57,8 +61,11 @@ def build_plugin_manager(enabled: list[str]) -> pluggy.PluginManager:
             pm.set_blocked(name)
     # Historic: plugins registered below still receive it and can add their specs.
     pm.hook.pivotal_addhooks.call_historic(kwargs={"pluginmanager": pm})
-    pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-    pm.check_pending()
+    try:
+        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"plugin {exc.plugin_name!r} does not fit the hook contract: {exc}") from exc
     return pm
 
 
@@ -70,7 +77,14 @@ def describe_plugins(pm: pluggy.PluginManager | None, enabled: list[str]) -> lis
         plugin = pm.get_plugin(name) if pm is not None else None
         if plugin is None:
             plugin = ep.load()
-        hooks = tuple(sorted(attr for attr in dir(plugin) if attr.startswith("pivotal_")))
+        checker = pm or pluggy.PluginManager("pivotal")
+        hooks = tuple(
+            sorted(
+                attr
+                for attr in dir(plugin)
+                if attr.startswith("pivotal_") and checker.parse_hookimpl_opts(plugin, attr)
+            )
+        )
         infos.append(
             PluginInfo(
                 name=name,

@@ -44,10 +44,17 @@ def clean_fields(
         except NormalizationError as exc:
             errors[name] = exc.message
         except ValidationFailed as exc:
-            errors.update({f"{name}.{k}" if k != name else k: v for k, v in exc.fields.items()})
+            errors.update({_nested(name, k): v for k, v in exc.fields.items()})
     if errors:
         raise ValidationFailed(errors)
     return cleaned
+
+
+def _nested(name: str, key: str) -> str:
+    """``secondary_domains`` + ``[1]`` -> ``secondary_domains[1]``; ``a`` + ``b`` -> ``a.b``."""
+    if key == name:
+        return key
+    return f"{name}{key}" if key.startswith("[") else f"{name}.{key}"
 
 
 def provenance_entry(actor: Actor, at: dt.datetime, batch: int | None = None) -> dict[str, Any]:
@@ -105,16 +112,23 @@ def apply_changes(
     record.updated_at = now
     session.flush()
     record_changes(session, actor, entity, record.id, action, changes)
-    notify_record_changed(session, entity, record, changes, actor)
+    notify_record_changed(session, entity, record, changes, actor, action)
     return changes
 
 
 def notify_record_changed(
-    session: Session, entity: str, record: Any, changes: Mapping[str, tuple[Any, Any]], actor: Actor
+    session: Session,
+    entity: str,
+    record: Any,
+    changes: Mapping[str, tuple[Any, Any]],
+    actor: Actor,
+    action: str,
 ) -> None:
     hooks = session.info.get("pivotal.hooks")
     if hooks is not None:
-        hooks.pivotal_record_changed(entity=entity, record=record, changes=changes, actor=actor)
+        hooks.pivotal_record_changed(
+            entity=entity, record=record, changes=changes, actor=actor, action=action
+        )
 
 
 def get_live_or_deleted(session: Session, model: type, record_id: int, entity: str) -> Any:
@@ -134,7 +148,7 @@ def soft_delete(session: Session, actor: Actor, entity: str, record: Any) -> Non
     session.flush()
     changes = {"deleted_at": (None, now)}
     record_changes(session, actor, entity, record.id, "delete", changes)
-    notify_record_changed(session, entity, record, changes, actor)
+    notify_record_changed(session, entity, record, changes, actor, "delete")
 
 
 def restore(session: Session, actor: Actor, entity: str, record: Any) -> None:
@@ -145,7 +159,7 @@ def restore(session: Session, actor: Actor, entity: str, record: Any) -> None:
     session.flush()
     changes = {"deleted_at": (old, None)}
     record_changes(session, actor, entity, record.id, "restore", changes)
-    notify_record_changed(session, entity, record, changes, actor)
+    notify_record_changed(session, entity, record, changes, actor, "restore")
 
 
 # ---------------------------------------------------------------- custom fields

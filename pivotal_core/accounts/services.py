@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import exists, func, or_, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from pivotal_core.accounts.models import Account
@@ -136,7 +137,10 @@ def find_account_by_domain(session: Session, domain: str) -> Account | None:
 
 def _has_secondary_domain(session: Session, domains: list[str]):
     if session.get_bind().dialect.name == "postgresql":
-        return or_(*(Account.secondary_domains.contains([d]) for d in domains))
+        # The column's Python-side type is the generic JSON (JSONB only as a variant), which
+        # has no containment operator; coerce it so ``contains`` renders as JSONB ``@>``.
+        column = type_coerce(Account.secondary_domains, JSONB)
+        return or_(*(column.contains([d]) for d in domains))
     each = func.json_each(Account.secondary_domains).table_valued("value")
     return exists(select(1).select_from(each).where(each.c.value.in_(domains)))
 
@@ -257,14 +261,21 @@ def delete_account(session: Session, actor: Actor, account: Account) -> None:
 
 
 def restore_account(session: Session, actor: Actor, account: Account) -> None:
-    if account.domain:
+    # Any of its domains may have gone to another account, as primary or secondary.
+    for domain in [account.domain, *(account.secondary_domains or [])]:
+        if not domain:
+            continue
         clash = session.scalars(
-            select(Account).where(Account.domain == account.domain, Account.id != account.id)
+            select(Account).where(
+                or_(Account.domain == domain, _has_secondary_domain(session, [domain])),
+                Account.id != account.id,
+            )
         ).first()
         if clash is not None:
+            field = "domain" if domain == account.domain else "secondary_domains"
             raise Conflict(
-                f"Cannot restore: domain {account.domain} now belongs to account {clash.id}",
-                {"domain": f"now belongs to account {clash.id} ({clash.name})"},
+                f"Cannot restore: domain {domain} now belongs to account {clash.id}",
+                {field: f"now belongs to account {clash.id} ({clash.name})"},
             )
     restore(session, actor, ENTITY, account)
 

@@ -93,6 +93,9 @@ def _operation(endpoint: Endpoint, components: dict[str, Any]) -> dict[str, Any]
             name = f"{name}Patch" if name else ""
         if not name:
             return schema
+        if name in components and components[name] != schema:
+            # Two schemas share a class name (say, in two plugins): qualify the newcomer.
+            name = f"{type(node).__module__.replace('.', '_')}_{name}"
         components.setdefault(name, schema)
         return {"$ref": f"#/components/schemas/{name}"}
 

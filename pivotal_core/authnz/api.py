@@ -36,6 +36,7 @@ def login_view(request: Request):
             data["email"],
             data["password"],
             client_address(request),
+            bcrypt_rounds=request.registry.settings["auth.bcrypt_rounds"],
         )
     except PivotalError as exc:
         # Returned, not raised: the failed attempt must be committed for throttling.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import bcrypt
 
 from pivotal_core.errors import ValidationFailed
@@ -9,8 +11,13 @@ from pivotal_core.errors import ValidationFailed
 MAX_PASSWORD_BYTES = 72
 MIN_PASSWORD_LENGTH = 10
 
-# Checked when no user matches, so a login takes as long whether or not the account exists.
-_DUMMY_HASH = bcrypt.hashpw(b"pivotal-no-such-user", bcrypt.gensalt(4))
+
+
+@functools.cache
+def _dummy_hash(rounds: int) -> bytes:
+    """Checked when no user matches, at the real cost, so that a login takes as long
+    whether or not the account exists."""
+    return bcrypt.hashpw(b"pivotal-no-such-user", bcrypt.gensalt(rounds))
 
 
 def check_password_rules(password: str, field: str = "password") -> None:
@@ -30,13 +37,13 @@ def hash_password(password: str, rounds: int = 12) -> str:
     return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(rounds)).decode("ascii")
 
 
-def verify_password(password: str, password_hash: str | None) -> bool:
+def verify_password(password: str, password_hash: str | None, rounds: int = 12) -> bool:
     raw = password.encode("utf-8")
     if len(raw) > MAX_PASSWORD_BYTES:
         # Still spend the time of a check: the answer must not reveal anything.
-        bcrypt.checkpw(b"x", _DUMMY_HASH)
+        bcrypt.checkpw(b"x", _dummy_hash(rounds))
         return False
     if not password_hash:
-        bcrypt.checkpw(raw, _DUMMY_HASH)
+        bcrypt.checkpw(raw, _dummy_hash(rounds))
         return False
     return bcrypt.checkpw(raw, password_hash.encode("ascii"))

@@ -83,7 +83,9 @@ def build_role_permissions(
     for grant in grants:
         for role in grant.roles:
             if role not in roles:
-                raise ValueError(
+                from pivotal_core.plugins import PluginError
+
+                raise PluginError(
                     f"permission {grant.permission!r} is granted to unknown role {role!r}"
                 )
             roles[role].add(grant.permission)

@@ -35,9 +35,17 @@ def bearer_token(request: Request) -> str | None:
     return None
 
 
+def session_token(request: Request) -> str | None:
+    """The staff UI's token, from its HttpOnly cookie. Never accepted by the JSON API, whose
+    state-changing views are exempt from CSRF checks because they take bearer tokens only."""
+    if request.path_info.startswith("/api/"):
+        return None
+    return request.cookies.get(ACCESS_COOKIE) or None
+
+
 class PivotalSecurityPolicy:
     def identity(self, request: Request) -> Identity | None:
-        token = bearer_token(request)
+        token = bearer_token(request) or session_token(request)
         if token is None:
             return None
         cfg: TokenConfig = request.registry["pivotal.token_config"]

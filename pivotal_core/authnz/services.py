@@ -108,6 +108,8 @@ def login(
     email: str,
     password: str,
     address: str | None,
+    *,
+    bcrypt_rounds: int = 12,
 ) -> TokenPair:
     """Check credentials and issue a token pair.
 
@@ -120,7 +122,7 @@ def login(
         session, throttle, {account_key: throttle.per_account, address_key: throttle.per_address}
     )
     user = session.scalars(select(User).where(User.email == account_key[len("account:") :])).first()
-    ok = verify_password(password, user.password_hash if user else None)
+    ok = verify_password(password, user.password_hash if user else None, bcrypt_rounds)
     if not ok or user is None or not user.is_active:
         now = utcnow()
         session.add_all(

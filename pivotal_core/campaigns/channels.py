@@ -7,6 +7,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import colander
 
+from pivotal_core.plugins import PluginError
+
 
 @runtime_checkable
 class Channel(Protocol):
@@ -34,8 +36,8 @@ def collect_channels(hooks: Any) -> dict[str, Channel]:
     for batch in hooks.pivotal_channels():
         for channel in batch:
             if not isinstance(channel, Channel):
-                raise TypeError(f"{channel!r} does not follow the Channel contract")
+                raise PluginError(f"{channel!r} does not follow the Channel contract")
             if channel.name in channels:
-                raise ValueError(f"two plugins provide a channel named {channel.name!r}")
+                raise PluginError(f"two plugins provide a channel named {channel.name!r}")
             channels[channel.name] = channel
     return channels

@@ -30,6 +30,7 @@ from pivotal_core.records import (
     clean_custom_fields,
     clean_fields,
     get_live_or_deleted,
+    notify_record_changed,
     restore,
     soft_delete,
 )
@@ -55,6 +56,9 @@ EDITABLE_FIELDS = (
     "tags",
     "custom_fields",
 )
+
+# A contact needs at least one of these.
+IDENTIFYING_FIELDS = ("email", "first_name", "last_name")
 
 
 @functools.cache
@@ -214,6 +218,7 @@ def _set_external_ids(
     if changes:
         session.flush()
         record_changes(session, actor, ENTITY, contact.id, "update", changes)
+        notify_record_changed(session, ENTITY, contact, changes, actor, "update")
 
 
 def external_ids_of(session: Session, contact_ids: list[int]) -> dict[int, dict[str, str]]:
@@ -260,6 +265,9 @@ def update_contact(
     default_region: str = "US",
 ) -> dict[str, tuple[Any, Any]]:
     cleaned, external_ids = _prepare(session, dict(values), default_region, contact)
+    # The rule create_contact enforces must hold after an update too.
+    if not any(cleaned.get(name, getattr(contact, name)) for name in IDENTIFYING_FIELDS):
+        raise ValidationFailed({"email": "an email or a name is required"})
     changes = apply_changes(session, actor, ENTITY, contact, cleaned)
     if external_ids:
         _set_external_ids(session, actor, contact, external_ids)

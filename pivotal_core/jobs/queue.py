@@ -87,7 +87,11 @@ def register_task(
     last failure marks the job failed.
     """
 
-    def run(job_id: int, task: Any = None, **params: Any) -> dict[str, Any] | None:
+    # The parameters travel as one dict: as keyword arguments, names huey reserves for its
+    # own options (id, priority, timeout, delay, expires, retries, task) would be taken.
+    def run(
+        job_id: int, params: dict[str, Any] | None = None, task: Any = None
+    ) -> dict[str, Any] | None:
         context = task_context(huey)
         factory = context.session_factory
         if not services.start(factory, job_id):
@@ -98,7 +102,7 @@ def register_task(
             with manager:
                 session = tm_session(factory, manager)
                 session.info["pivotal.hooks"] = context.hooks
-                result = function(session, progress, **params)
+                result = function(session, progress, **(params or {}))
                 # Commit even a read-only task: rolling it back would, on a shared
                 # connection, also undo the progress written in between.
                 mark_changed(session)
@@ -110,6 +114,16 @@ def register_task(
         return result
 
     run.__name__ = name.replace(".", "_")
-    return huey.task(
+    tasks = huey.__dict__.setdefault("pivotal_tasks", {})
+    tasks[name] = huey.task(
         retries=retries, retry_delay=retry_delay, retry_backoff=2, name=name, context=True
     )(run)
+    return tasks[name]
+
+
+def registered_task(huey: Huey, name: str) -> Any:
+    """The task registered as ``name`` with :func:`register_task` (for enqueueing it)."""
+    try:
+        return huey.pivotal_tasks[name]
+    except (AttributeError, KeyError) as exc:
+        raise LookupError(f"no task {name!r} is registered on this queue") from exc

@@ -47,7 +47,7 @@ def enqueue(
 
     def send(committed: bool) -> None:
         if committed:
-            task(job_id, **params)
+            task(job_id, params)
 
     manager.get().addAfterCommitHook(send)
     return job

@@ -84,6 +84,10 @@ def test_settings(**overrides: Any) -> dict[str, Any]:
     return settings
 
 
+# A helper, not a test, although its name starts with "test".
+test_settings.__test__ = False  # type: ignore[attr-defined]
+
+
 @pytest.fixture(scope="session")
 def app_settings(pivotal_engine) -> dict[str, Any]:
     return test_settings(**{"pivotal.engine": pivotal_engine, "sqlalchemy.url": "unused://"})
@@ -259,5 +263,50 @@ def make_contact(dbsession):
         contact = create_contact(dbsession, Actor.system("test"), values)
         dbsession.commit()
         return contact
+
+    return factory
+
+
+class WebClient:
+    """A WebTest app signed in to the staff UI through the sign-in form (cookies kept)."""
+
+    def __init__(self, testapp: webtest.TestApp, user: Any):
+        self.testapp = testapp
+        self.user = user
+
+    @property
+    def csrf_token(self) -> str:
+        token = self.testapp.cookies.get("pivotal_csrf")
+        if not token:
+            self.testapp.get("/login")
+            token = self.testapp.cookies.get("pivotal_csrf")
+        return token
+
+    def get(self, url: str, **kw: Any):
+        kw.setdefault("expect_errors", True)
+        return self.testapp.get(url, **kw)
+
+    def post(self, url: str, params: Any = None, csrf: bool = True, **kw: Any):
+        """POST a form; the CSRF token is added unless ``csrf=False``."""
+        kw.setdefault("expect_errors", True)
+        data = list(params.items()) if isinstance(params, dict) else list(params or [])
+        if csrf:
+            data.append(("csrf_token", self.csrf_token))
+        return self.testapp.post(url, data, **kw)
+
+
+@pytest.fixture
+def web_login(app, dbsession, make_user):
+    """``web_login(role)`` -> a :class:`WebClient` signed in as a new user of that role."""
+
+    def factory(role: str = Role.ADMIN, **kw: Any) -> WebClient:
+        user = make_user(role, **kw)
+        testapp = webtest.TestApp(app, extra_environ={"REMOTE_ADDR": "127.0.0.1"})
+        form = testapp.get("/login").forms[0]
+        form["email"] = user.email
+        form["password"] = TEST_PASSWORD
+        res = form.submit()
+        assert res.status_int == 303, res.text
+        return WebClient(testapp, user)
 
     return factory
