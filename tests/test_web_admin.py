@@ -5,6 +5,7 @@ from __future__ import annotations
 from importlib.metadata import version
 
 import pytest
+import webtest
 from sqlalchemy import func, select
 
 from pivotal_core.audit.models import AuditEvent
@@ -37,15 +38,25 @@ def fresh(dbsession, user: User) -> User:
 
 
 def new_user_form(**values: str) -> dict[str, str]:
-    form = {"email": "new.person@example.com", "full_name": "New Person", "role": "agent",
-            "organisation_id": "", "password": "a long enough password"}
+    form = {
+        "email": "new.person@example.com",
+        "full_name": "New Person",
+        "role": "agent",
+        "organisation_id": "",
+        "password": "a long enough password",
+    }
     form.update(values)
     return form
 
 
 def edit_form(user: User, **values: str) -> dict[str, str]:
-    form = {"email": user.email, "full_name": user.full_name, "role": user.role,
-            "organisation_id": str(user.organisation_id or ""), "is_active": "1"}
+    form = {
+        "email": user.email,
+        "full_name": user.full_name,
+        "role": user.role,
+        "organisation_id": str(user.organisation_id or ""),
+        "is_active": "1",
+    }
     form.update(values)
     return {k: v for k, v in form.items() if v is not None}
 
@@ -124,9 +135,12 @@ def test_a_73_byte_password_is_refused_beside_the_field_and_nothing_is_saved(web
     assert res.html.find("input", attrs={"name": "email"})["value"] == "new.person@example.com"
     assert res.html.find("input", attrs={"name": "password"})["value"] == ""
     assert user_count(dbsession, "new.person@example.com") == 0
-    assert dbsession.scalar(
-        select(func.count()).select_from(AuditEvent).where(AuditEvent.actor_id == admin.user.id)
-    ) == 0
+    assert (
+        dbsession.scalar(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.actor_id == admin.user.id)
+        )
+        == 0
+    )
 
 
 def test_a_duplicate_email_is_a_409_beside_the_email_field(web_login, make_user, dbsession):
@@ -138,8 +152,9 @@ def test_a_duplicate_email_is_a_409_beside_the_email_field(web_login, make_user,
     assert user_count(dbsession, "taken@example.com") == 1
 
     other = make_user(Role.AGENT, email="other@example.com")
-    res = admin.post(f"/users/{other.id}/edit", edit_form(other, email="taken@example.com",
-                                                          full_name="Changed"))
+    res = admin.post(
+        f"/users/{other.id}/edit", edit_form(other, email="taken@example.com", full_name="Changed")
+    )
     assert res.status_int == 409
     assert field_error(res, "email") == f"is already used by user {taken.id}"
     other = fresh(dbsession, other)
@@ -154,8 +169,9 @@ def test_a_form_without_its_csrf_token_is_refused(web_login, make_user, dbsessio
     agent = make_user(Role.AGENT)
     res = admin.post(f"/users/{agent.id}/edit", edit_form(agent, role="admin"), csrf=False)
     assert res.status_int == 400
-    res = admin.post(f"/users/{agent.id}/password", {"new_password": "another password!"},
-                     csrf=False)
+    res = admin.post(
+        f"/users/{agent.id}/password", {"new_password": "another password!"}, csrf=False
+    )
     assert res.status_int == 400
     agent = fresh(dbsession, agent)
     assert agent.role == "agent"
@@ -168,10 +184,14 @@ def test_editing_a_user_changes_role_and_revokes_their_tokens(web_login, login, 
     assert agent.get("/api/v1/me").status_int == 200
     form = admin.get(f"/users/{agent.user.id}/edit")
     assert form.status_int == 200
-    assert form.html.find("select", attrs={"name": "role"}).find("option", selected=True)[
-        "value"] == "agent"
-    res = admin.post(f"/users/{agent.user.id}/edit",
-                     edit_form(agent.user, role="data_steward", full_name="Dee Steward"))
+    assert (
+        form.html.find("select", attrs={"name": "role"}).find("option", selected=True)["value"]
+        == "agent"
+    )
+    res = admin.post(
+        f"/users/{agent.user.id}/edit",
+        edit_form(agent.user, role="data_steward", full_name="Dee Steward"),
+    )
     assert res.status_int == 303
     user = fresh(dbsession, agent.user)
     assert (user.role, user.full_name, user.is_active) == ("data_steward", "Dee Steward", True)
@@ -179,15 +199,15 @@ def test_editing_a_user_changes_role_and_revokes_their_tokens(web_login, login, 
     assert agent.get("/api/v1/me").status_int == 401
 
 
-def test_deactivation_asks_for_confirmation_then_revokes_the_api_token(
-    web_login, login, dbsession
-):
+def test_deactivation_asks_for_confirmation_then_revokes_the_api_token(web_login, login, dbsession):
     admin = web_login(Role.ADMIN)
     agent = login(Role.AGENT)
     assert agent.get("/api/v1/me").status_int == 200
 
-    res = admin.post(f"/users/{agent.user.id}/edit",
-                     edit_form(agent.user, is_active=None, full_name="Leaving Soon"))
+    res = admin.post(
+        f"/users/{agent.user.id}/edit",
+        edit_form(agent.user, is_active=None, full_name="Leaving Soon"),
+    )
     assert res.status_int == 200
     confirm = res.html.find(attrs={"data-confirm-deactivation": True})
     assert confirm is not None and "Deactivate" in confirm.get_text()
@@ -197,8 +217,9 @@ def test_deactivation_asks_for_confirmation_then_revokes_the_api_token(
     assert agent.get("/api/v1/me").status_int == 200
 
     hidden = {i["name"]: i.get("value", "") for i in confirm.find_all("input")}
-    res = admin.post(f"/users/{agent.user.id}/edit",
-                     {k: v for k, v in hidden.items() if k != "csrf_token"})
+    res = admin.post(
+        f"/users/{agent.user.id}/edit", {k: v for k, v in hidden.items() if k != "csrf_token"}
+    )
     assert res.status_int == 303
     user = fresh(dbsession, agent.user)
     assert (user.is_active, user.full_name) == (False, "Leaving Soon")
@@ -213,8 +234,10 @@ def test_a_deactivated_user_is_signed_out_of_the_web_ui(web_login, dbsession):
     admin = web_login(Role.ADMIN)
     manager = web_login(Role.MANAGER)
     assert manager.get("/users").status_int == 200
-    res = admin.post(f"/users/{manager.user.id}/edit",
-                     edit_form(manager.user, is_active=None, confirm="deactivate"))
+    res = admin.post(
+        f"/users/{manager.user.id}/edit",
+        edit_form(manager.user, is_active=None, confirm="deactivate"),
+    )
     assert res.status_int == 303
     res = manager.get("/users")
     assert res.status_int == 302
@@ -260,7 +283,8 @@ def test_user_detail_shows_their_recent_actions(web_login, make_user, dbsession)
     assert rows[0].find("a")["href"] == f"/users/{target.id}"
     # The target's own page shows the change made to it, and by whom.
     history = admin.get(f"/users/{target.id}").html.find(
-        "section", attrs={"aria-labelledby": "user-history"})
+        "section", attrs={"aria-labelledby": "user-history"}
+    )
     assert "Renamed By Admin" in history.get_text()
     assert admin.get("/users/999999999").status_int == 404
 
@@ -272,13 +296,15 @@ def test_roles_page_lists_every_role_with_its_permissions(app, web_login):
     roles = app.registry["pivotal.role_permissions"]
     assert set(roles) == {r.value for r in Role}
     for role, permissions in roles.items():
-        row = res.html.find("tr", attrs={"data-role": role})
+        row = res.html.find("dd", attrs={"data-role": role})
         assert row is not None, role
         shown = {tag.get_text(strip=True) for tag in row.select(".tag")}
         assert shown == set(permissions), role
     # Plugins' permissions are there too (hello_channel grants hello:greet).
-    assert "hello:greet" in {t.get_text(strip=True) for t in
-                             res.html.find("tr", attrs={"data-role": "admin"}).select(".tag")}
+    assert "hello:greet" in {
+        t.get_text(strip=True)
+        for t in res.html.find("dd", attrs={"data-role": "admin"}).select(".tag")
+    }
     # A manager reads users but may not change them.
     assert res.html.find("a", href="/users/new") is None
     assert manager.get("/users").html.find("a", href="/users/new") is None
@@ -292,18 +318,43 @@ def test_plugins_page_lists_hello_channel_enabled_with_version_and_hooks(app, we
     admin = web_login(Role.ADMIN)
     res = admin.get("/admin/plugins")
     assert res.status_int == 200
-    row = res.html.find("tr", attrs={"data-plugin": "hello_channel"})
-    assert row is not None
-    cells = [c.get_text(" ", strip=True) for c in row.find_all(["th", "td"])]
-    assert cells[:4] == ["hello_channel", "pivotal-hello-channel",
-                         version("pivotal-hello-channel"), "enabled"]
-    hooks = {t.get_text(strip=True) for t in row.select(".tag")}
+    card = res.html.find(attrs={"data-plugin": "hello_channel"})
+    assert card is not None
+    assert card["data-enabled"] == "true"
+    assert card.select_one(".badge").get_text(strip=True) == "enabled"
+
+    def shown(name: str) -> str:
+        return card.find("dd", attrs={"data-field": name}).get_text(" ", strip=True)
+
+    assert shown("distribution") == "pivotal-hello-channel"
+    assert shown("version") == version("pivotal-hello-channel")
+    hooks = {
+        t.get_text(strip=True)
+        for t in card.find("dd", attrs={"data-field": "hooks"}).select(".tag")
+    }
     info = {p.name: p for p in describe_plugins(app.registry.pivotal_hooks, ["hello_channel"])}
     assert hooks == set(info["hello_channel"].hooks)
     assert {"pivotal_channels", "pivotal_configure", "pivotal_permissions"} <= hooks
     assert "pivotal.plugins" in res.html.find(attrs={"role": "note"}).get_text()
-    assert res.html.find("form") is None or all(
-        f.get("action") == "/logout" for f in res.html.find_all("form"))
+    assert res.html.select("main form") == []  # read-only: nothing to submit
+    assert "Hello channel" in res.html.select_one("aside.sidebar").get_text()
+
+
+def test_plugins_page_shows_an_installed_but_disabled_plugin(app_settings, session_factory, login):
+    from pivotal_core.app import make_app
+
+    bare = make_app({}, {**app_settings, "pivotal.plugins": ""})
+    bare.registry["dbsession_factory"] = session_factory  # the test's transaction
+    admin = login(Role.ADMIN)  # its token is signed with the secret both apps share
+    res = webtest.TestApp(bare).get(
+        "/admin/plugins", headers={"Authorization": f"Bearer {admin.token}"}
+    )
+    assert res.status_int == 200
+    card = res.html.find(attrs={"data-plugin": "hello_channel"})
+    assert card["data-enabled"] == "false"
+    assert card.select_one(".badge").get_text(strip=True) == "disabled"
+    assert "pivotal_channels" in card.get_text()
+    assert "Hello channel" not in res.html.select_one("aside.sidebar").get_text()
 
 
 def test_plugins_page_needs_plugins_read(web_login):
@@ -335,11 +386,18 @@ def test_jobs_page_shows_progress_and_refreshes_only_while_a_job_is_active(
     from pivotal_core.db import utcnow
 
     admin = web_login(Role.ADMIN)
-    running = make_job(status="running", progress_current=3, progress_total=8,
-                       message="exporting", created_by_id=admin.user.id, started_at=utcnow())
+    running = make_job(
+        status="running",
+        progress_current=3,
+        progress_total=8,
+        message="exporting",
+        created_by_id=admin.user.id,
+        started_at=utcnow(),
+    )
     waiting = make_job(kind="segments.refresh")
-    failed = make_job(status="failed", error="Traceback...\nValueError: bad row 12",
-                      finished_at=utcnow())
+    failed = make_job(
+        status="failed", error="Traceback...\nValueError: bad row 12", finished_at=utcnow()
+    )
 
     res = admin.get("/jobs")
     assert res.status_int == 200
@@ -369,7 +427,10 @@ def test_jobs_page_shows_progress_and_refreshes_only_while_a_job_is_active(
     assert partial.text.lstrip().startswith("<tbody")
     assert "<html" not in partial.text
     assert {tr["data-id"] for tr in partial.html.select("tr[data-id]")} == {
-        str(running.id), str(waiting.id), str(failed.id)}
+        str(running.id),
+        str(waiting.id),
+        str(failed.id),
+    }
 
     # The job finishes: the next poll answers rows without a trigger, so polling stops.
     for job in (running, waiting):
@@ -385,14 +446,19 @@ def test_jobs_page_shows_progress_and_refreshes_only_while_a_job_is_active(
 
     only_failed = admin.get("/jobs", params={"status": "failed"})
     assert [tr["data-id"] for tr in only_failed.html.select("tbody tr[data-id]")] == [
-        str(failed.id)]
+        str(failed.id)
+    ]
 
 
 def test_job_detail_shows_params_result_and_error(web_login, make_job):
     admin = web_login(Role.DATA_STEWARD)
-    job = make_job(status="failed", params={"list_id": 42}, result={"rows": 7},
-                   error="Traceback (most recent call last):\nRuntimeError: disk full",
-                   attempts=3)
+    job = make_job(
+        status="failed",
+        params={"list_id": 42},
+        result={"rows": 7},
+        error="Traceback (most recent call last):\nRuntimeError: disk full",
+        attempts=3,
+    )
     res = admin.get(f"/jobs/{job.id}")
     assert res.status_int == 200
     text = res.html.get_text(" ")
@@ -436,8 +502,15 @@ def test_a_client_user_gets_403_on_every_staff_page(web_login, make_user, make_j
         if method == "GET":
             res = client.get(url)
         else:
-            res = client.post(url, {"email": "x@example.com", "role": "admin",
-                                    "new_password": "another password", "is_active": "1"})
+            res = client.post(
+                url,
+                {
+                    "email": "x@example.com",
+                    "role": "admin",
+                    "new_password": "another password",
+                    "is_active": "1",
+                },
+            )
         assert res.status_int == 403, (method, url, res.status_int)
         assert "Not allowed" in res.text
     other = fresh(dbsession, other)
@@ -453,8 +526,9 @@ def test_an_agent_may_not_read_users_or_jobs(web_login):
 
 def test_sidebar_links_to_the_admin_pages_by_permission(web_login):
     admin = web_login(Role.ADMIN)
-    links = {a["href"] for a in admin.get("/").html.select("nav a.nav-item")}
+    links = {a["href"] for a in admin.get("/jobs").html.select("nav a.nav-item")}
     assert {"/jobs", "/users", "/admin/plugins"} <= links
     agent = web_login(Role.AGENT)
-    links = {a["href"] for a in agent.get("/").html.select("nav a.nav-item")}
-    assert not {"/jobs", "/users", "/admin/plugins"} & links
+    page = agent.get("/jobs")  # the 403 page keeps the sidebar
+    links = {a["href"] for a in page.html.select("nav a.nav-item")}
+    assert links and not {"/jobs", "/users", "/admin/plugins"} & links

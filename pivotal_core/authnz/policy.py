@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pyramid.request import Request
+from pyramid.request import Request, RequestLocalCache
 from pyramid.security import Allowed, Denied
 
 from pivotal_core.authnz.tokens import InvalidToken, TokenConfig, decode_token
@@ -44,7 +44,14 @@ def session_token(request: Request) -> str | None:
 
 
 class PivotalSecurityPolicy:
+    def __init__(self) -> None:
+        # Pyramid asks for the identity many times per request; look the user up once.
+        self._identities = RequestLocalCache(self._load_identity)
+
     def identity(self, request: Request) -> Identity | None:
+        return self._identities.get_or_create(request)
+
+    def _load_identity(self, request: Request) -> Identity | None:
         token = bearer_token(request) or session_token(request)
         if token is None:
             return None

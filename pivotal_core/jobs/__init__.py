@@ -12,3 +12,4 @@ def includeme(config):
     config.add_request_method(lambda request: request.registry["pivotal.huey"], "huey", reify=True)
     huey.pivotal_context = TaskContext(registry)
     config.include(".api")
+    config.include(".pages")

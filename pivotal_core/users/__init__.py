@@ -3,3 +3,4 @@
 
 def includeme(config):
     config.include(".api")
+    config.include(".pages")

@@ -12,8 +12,9 @@ from pivotal_core.config import env_name
 from pivotal_core.plugins import CORE_PLUGINS, describe_plugins
 
 
-@view_config(route_name="web.plugins", renderer="web/plugins.jinja2",
-             permission=Permission.PLUGINS_READ)
+@view_config(
+    route_name="web.plugins", renderer="web/plugins.jinja2", permission=Permission.PLUGINS_READ
+)
 def plugin_list(request: Request) -> dict[str, Any]:
     """Read-only: plugins are switched on in the .ini (``pivotal.plugins``), not here."""
     enabled = list(request.registry.settings["pivotal.plugins"])

@@ -163,7 +163,7 @@ def not_found(exc: HTTPNotFound, request: Request) -> dict[str, Any]:
 def template_globals(event: Any) -> None:
     """What every template of the shell may use."""
     request = event.get("request")
-    if request is None:
+    if request is None or not str(event.get("renderer_name", "")).endswith(".jinja2"):
         return
     event["identity"] = request.identity
     event["nav"] = navigation(request) if request.identity is not None else []

@@ -27,6 +27,8 @@ class Column:
     mono: bool = False
     default: bool = True
     link: bool = False
+    # A link to another record's page (a contact's account): ``href(request, row)``.
+    href: Callable[[Request, Any], str | None] | None = None
 
 
 @dataclass(frozen=True)

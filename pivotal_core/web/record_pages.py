@@ -1,0 +1,960 @@
+"""The staff UI's record pages, shared by accounts and contacts: the list, the detail page
+with each field's provenance and the audit history, create and edit forms, delete and
+restore, and the list's bulk actions (CSV export; delete and restore, run as a job above
+``INLINE_LIMIT`` records).
+
+An area describes its pages with a :class:`RecordPages` and calls :func:`add_record_pages`
+from its ``includeme``, as the API does with ``add_record_endpoints``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import colander
+from markupsafe import Markup
+from pyramid.config import Configurator
+from pyramid.httpexceptions import HTTPSeeOther
+from pyramid.request import Request
+from pyramid.response import Response
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from pivotal_core.api.records import request_actor
+from pivotal_core.api.validation import deserialize
+from pivotal_core.audit.models import AuditEvent
+from pivotal_core.audit.services import Actor, record_history
+from pivotal_core.authnz.permissions import Permission
+from pivotal_core.customfields.models import CustomFieldDefinition
+from pivotal_core.errors import Conflict, PivotalError, Unprocessable, ValidationFailed
+from pivotal_core.exports import attachment_filename, csv_stream
+from pivotal_core.jobs import services as jobs
+from pivotal_core.jobs.queue import register_task
+from pivotal_core.records import custom_field_definitions
+from pivotal_core.users.models import User
+from pivotal_core.web.pages import safe_next
+from pivotal_core.web.tables import DataTable
+
+# Bulk deletes and restores of more records than this run as a background job.
+INLINE_LIMIT = 500
+# A bulk job reports progress after each batch of this many records.
+PROGRESS_EVERY = 200
+EXPORT_BATCH = 1000
+HISTORY_LIMIT = 50
+TASKS_KEY = "pivotal.record_tasks"
+FORM_ERRORS = (ValidationFailed, Conflict, Unprocessable)
+
+
+# ---------------------------------------------------------------- describing an area's pages
+
+
+@dataclass(frozen=True)
+class RecordTable(DataTable):
+    """A data table whose rows come with related records loaded (``load_options``), so
+    that columns may show, say, a contact's account name without a query per row."""
+
+    load_options: tuple[Any, ...] = ()
+
+    def base_statement(self, deleted: bool) -> Select:
+        return super().base_statement(deleted).options(*self.load_options)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A field holding the id of another record: where its page is and what it is called."""
+
+    route: str
+    label: Callable[[Session, int], str | None]
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One input of a record form. ``kind`` says how the submitted text is read:
+    text, textarea, email, tel, url, date, select (as text); integer, decimal, bool;
+    list (comma-separated); reference (an id, see ``reference``)."""
+
+    name: str
+    label: str
+    kind: str = "text"
+    required: bool = False
+    help: str | None = None
+    options: tuple[tuple[str, str], ...] | None = None
+    reference: Reference | None = None
+
+    @property
+    def input_type(self) -> str:
+        return {
+            "integer": "number",
+            "decimal": "number",
+            "reference": "number",
+            "tel": "tel",
+            "date": "date",
+            "textarea": "textarea",
+        }.get(self.kind, "text")
+
+    @property
+    def attrs(self) -> Markup:
+        if self.kind == "decimal":
+            return Markup('step="any"')
+        if self.kind in ("integer", "reference"):
+            return Markup('min="0" step="1"')
+        # Text inputs, not type=email/url: the browser's rules are not ours (it refuses
+        # some addresses the server accepts), and the server's errors show beside the field.
+        if self.kind == "email":
+            return Markup('inputmode="email" autocomplete="off" spellcheck="false"')
+        if self.kind == "url":
+            return Markup('inputmode="url" spellcheck="false"')
+        return Markup("")
+
+
+@dataclass(frozen=True)
+class DetailField:
+    """One field on the detail page; ``kind`` picks its rendering: text, mono, number,
+    tags, longtext, email, tel, url, reference."""
+
+    key: str
+    label: str
+    kind: str = "text"
+    reference: Reference | None = None
+
+
+@dataclass(frozen=True)
+class ExportColumn:
+    header: str
+    value: Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class BulkAction:
+    """A button of the table's bulk bar (see ``web/table.jinja2``)."""
+
+    url: str
+    label: str
+    confirm: str | None = None  # "{count}" is replaced by the number selected
+    style: str | None = None
+    download: bool = False  # answers with a file: the page and its selection stay
+
+
+@dataclass(frozen=True)
+class RecordPages:
+    entity: str  # "account": route names web.account, web.account_new, ...
+    plural: str  # "accounts": paths /accounts/..., route names web.accounts, ...
+    model: type
+    table: RecordTable
+    label: Callable[[Any], str]
+    input_schema: Callable[[], colander.SchemaNode]
+    form: tuple[tuple[str, tuple[FormField, ...]], ...]
+    details: tuple[tuple[str, tuple[DetailField, ...]], ...]
+    export_columns: tuple[ExportColumn, ...]
+    get: Callable[..., Any]
+    create: Callable[..., Any]
+    update: Callable[..., Any]
+    delete: Callable[..., Any]
+    restore: Callable[..., Any]
+    read_permission: str
+    write_permission: str
+    delete_permission: str
+    # Area-specific parts of the detail page (hierarchy, contacts at the account, ...).
+    detail_extra: Callable[[Request, Any], dict[str, Any]] = lambda request, record: {}
+    export_options: tuple[Any, ...] = ()
+
+    @property
+    def plural_title(self) -> str:
+        return self.plural.capitalize()
+
+    def template(self, page: str) -> str:
+        return f"{self.plural}/{page}.jinja2"
+
+    def route(self, page: str = "") -> str:
+        """``route()`` -> web.account; ``route("edit")`` -> web.account_edit."""
+        return f"web.{self.entity}" + (f"_{page}" if page else "")
+
+    def list_route(self, page: str = "") -> str:
+        return f"web.{self.plural}" + (f"_{page}" if page else "")
+
+    def task_name(self, operation: str) -> str:
+        return f"{self.plural}.{operation}_selected"
+
+    def form_fields(self) -> list[FormField]:
+        return [f for _, fields in self.form for f in fields]
+
+
+# ---------------------------------------------------------------- display helpers
+
+
+def when(value: dt.datetime | None) -> str | None:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M") if value else None
+
+
+def number(value: int | float | None) -> str | None:
+    return f"{value:,}" if value is not None else None
+
+
+def display_value(value: Any, limit: int = 200) -> str:
+    """A field value as short text for the history and provenance."""
+    if value is None or value == "" or value == [] or value == {}:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        text = ", ".join(str(v) for v in value)
+    elif isinstance(value, dict):
+        text = "; ".join(f"{k}={v}" for k, v in sorted(value.items()))
+    else:
+        text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def actor_labels(session: Session, user_ids: set[int]) -> dict[int, str]:
+    if not user_ids:
+        return {}
+    rows = session.execute(select(User.id, User.full_name, User.email).where(User.id.in_(user_ids)))
+    return {row.id: row.full_name or row.email for row in rows}
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Why a field has its value: who or what set it, through which channel, and when."""
+
+    source: str
+    at: str | None
+    actor: str | None
+    job_id: int | None
+    batch: int | None
+    manual: bool
+
+    @classmethod
+    def of(cls, entry: Mapping[str, Any] | None, actors: Mapping[int, str]) -> Provenance | None:
+        if not entry:
+            return None
+        at = entry.get("at")
+        try:
+            at = when(dt.datetime.fromisoformat(at)) if at else None
+        except (TypeError, ValueError):
+            at = str(at)
+        actor_id = entry.get("actor_id")
+        return cls(
+            source=str(entry.get("source") or "unknown"),
+            at=at,
+            actor=actors.get(actor_id, f"user {actor_id}") if actor_id else None,
+            job_id=entry.get("job_id"),
+            batch=entry.get("batch"),
+            manual=bool(entry.get("manual")),
+        )
+
+    @property
+    def summary(self) -> str:
+        parts = [self.source]
+        if self.actor:
+            parts.append(self.actor)
+        if self.batch is not None:
+            parts.append(f"batch {self.batch}")
+        if self.job_id is not None:
+            parts.append(f"job {self.job_id}")
+        if self.at:
+            parts.append(self.at)
+        return " · ".join(parts)
+
+    @property
+    def explanation(self) -> str:
+        text = f"Set through {self.source}"
+        if self.actor:
+            text += f" by {self.actor}"
+        if self.batch is not None:
+            text += f", import batch {self.batch}"
+        if self.job_id is not None:
+            text += f", in job {self.job_id}"
+        if self.at:
+            text += f", at {self.at} UTC"
+        if self.manual:
+            text += "; typed by a person, so imports do not overwrite it"
+        return text + "."
+
+
+@dataclass(frozen=True)
+class FieldRow:
+    key: str
+    label: str
+    kind: str
+    value: Any
+    href: str | None = None
+    provenance: Provenance | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.value is None or self.value == "" or self.value == []
+
+    @property
+    def text(self) -> str:
+        if self.kind == "number" and isinstance(self.value, int | float):
+            return f"{self.value:,}"
+        return display_value(self.value, limit=10_000)
+
+
+@dataclass
+class HistoryEntry:
+    """Audit events written together (one change of one record), newest first."""
+
+    at: str
+    action: str
+    source: str
+    actor: str | None
+    job_id: int | None
+    request_id: str | None
+    changes: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def history_entries(events: Sequence[AuditEvent], actors: Mapping[int, str]) -> list[HistoryEntry]:
+    entries: list[HistoryEntry] = []
+    last_key: tuple | None = None
+    for event in events:
+        key = (
+            event.created_at,
+            event.action,
+            event.actor_id,
+            event.source,
+            event.request_id,
+            event.job_id,
+        )
+        if key != last_key:
+            entries.append(
+                HistoryEntry(
+                    at=when(event.created_at) or "",
+                    action=event.action,
+                    source=event.source,
+                    actor=actors.get(event.actor_id, f"user {event.actor_id}")
+                    if event.actor_id
+                    else None,
+                    job_id=event.job_id,
+                    request_id=event.request_id,
+                )
+            )
+            last_key = key
+        entries[-1].changes.append(
+            (event.field, display_value(event.old_value), display_value(event.new_value))
+        )
+    for entry in entries:
+        entry.changes.sort()
+    return entries
+
+
+# ---------------------------------------------------------------- forms
+
+
+def custom_form_fields(definitions: Mapping[str, CustomFieldDefinition]) -> list[FormField]:
+    fields = []
+    for key, d in sorted(definitions.items(), key=lambda kv: kv[1].label.lower()):
+        name = f"custom_fields.{key}"
+        if d.type == "number":
+            fields.append(FormField(name, d.label, "decimal", help=d.description))
+        elif d.type == "bool":
+            fields.append(
+                FormField(
+                    name,
+                    d.label,
+                    "bool",
+                    help=d.description,
+                    options=(("true", "Yes"), ("false", "No")),
+                )
+            )
+        elif d.type == "enum":
+            options = tuple((str(o), str(o)) for o in d.options)
+            fields.append(FormField(name, d.label, "select", help=d.description, options=options))
+        elif d.type == "tags":
+            fields.append(FormField(name, d.label, "list", help="comma-separated"))
+        elif d.type == "date":
+            fields.append(FormField(name, d.label, "date", help=d.description))
+        else:
+            fields.append(FormField(name, d.label, "text", help=d.description))
+    return fields
+
+
+def form_text(value: Any) -> str:
+    """A stored value as the text its form input shows."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _read(f: FormField, raw: str) -> Any:
+    """The submitted text of one field as the value the schema and service take."""
+    text = raw.strip()
+    if f.kind == "list":
+        parts = [part.strip() for part in text.split(",")]
+        return [part for part in parts if part] or None
+    if not text:
+        return None
+    if f.kind in ("integer", "reference"):
+        if not text.isdigit() or len(text) > 18:
+            raise ValueError("must be a whole number")
+        return int(text)
+    if f.kind == "decimal":
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError("must be a number") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError("must be a number")
+        return int(value) if value.is_integer() and "." not in text else value
+    if f.kind == "bool":
+        if text not in ("true", "false"):
+            raise ValueError("must be yes or no")
+        return text == "true"
+    return text
+
+
+def parse_form(
+    pages: RecordPages,
+    post: Mapping[str, str],
+    custom: Sequence[FormField],
+    *,
+    partial: bool = False,
+) -> dict[str, Any]:
+    """The form's values, checked by the area's input schema (the API's own rules);
+    ``partial`` for an edit, where only the submitted fields change."""
+    values: dict[str, Any] = {}
+    custom_values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for f in pages.form_fields() + list(custom):
+        if f.name not in post:
+            continue  # not on the submitted form: left as it is, not cleared
+        try:
+            value = _read(f, post.get(f.name, ""))
+        except ValueError as exc:
+            errors[f.name] = str(exc)
+            continue
+        if f.name.startswith("custom_fields."):
+            custom_values[f.name.split(".", 1)[1]] = value
+        else:
+            values[f.name] = value
+    if custom_values:
+        values["custom_fields"] = custom_values
+    try:
+        data = deserialize(
+            pages.input_schema(),
+            {k: v for k, v in values.items() if k not in errors},
+            partial=partial,
+        )
+    except ValidationFailed as exc:
+        errors = {**exc.fields, **errors}
+        data = {}
+    if errors:
+        raise ValidationFailed(errors)
+    # Absent from the form means "not edited here" (external ids), not "clear it".
+    return {k: v for k, v in data.items() if k in values}
+
+
+def field_errors(fields: Mapping[str, str], names: set[str]) -> tuple[dict[str, str], list[str]]:
+    """Service errors placed beside their inputs (``secondary_domains.[2]`` belongs to
+    ``secondary_domains``); those without an input are returned separately."""
+    placed: dict[str, str] = {}
+    other: list[str] = []
+    for key, message in fields.items():
+        name = key if key in names else key.split(".", 1)[0]
+        if name in names:
+            placed[name] = f"{placed[name]}; {message}" if name in placed else message
+        else:
+            other.append(f"{key}: {message}")
+    return placed, other
+
+
+def _references(request: Request, fields: Sequence[FormField], values: Mapping[str, str]):
+    """The records that reference inputs currently point at, to show their names."""
+    found: dict[str, tuple[str, str]] = {}
+    for f in fields:
+        raw = (values.get(f.name) or "").strip()
+        if f.reference is None or not raw.isdigit() or len(raw) > 18:
+            continue
+        name = f.reference.label(request.dbsession, int(raw))
+        if name is not None:
+            found[f.name] = (name, request.route_path(f.reference.route, id=int(raw)))
+    return found
+
+
+def form_page(
+    request: Request,
+    pages: RecordPages,
+    record: Any,
+    values: Mapping[str, str],
+    error: PivotalError | None = None,
+) -> dict[str, Any]:
+    definitions = custom_field_definitions(request.dbsession, pages.entity)
+    custom = custom_form_fields(definitions)
+    fieldsets = [(title, list(fields)) for title, fields in pages.form]
+    if custom:
+        fieldsets.append(("Custom fields", custom))
+    names = {f.name for _, fields in fieldsets for f in fields}
+    errors, other = field_errors(error.fields, names) if error else ({}, [])
+    if record is None:
+        action = request.route_path(pages.route("new"))
+        cancel = request.route_path(pages.list_route())
+    else:
+        action = request.route_path(pages.route("edit"), id=record.id)
+        cancel = request.route_path(pages.route(), id=record.id)
+    return {
+        "pages": pages,
+        "record": record,
+        "record_label": pages.label(record) if record is not None else None,
+        "fieldsets": fieldsets,
+        "values": values,
+        "errors": errors,
+        "other_errors": other,
+        "summary": None if error is None or isinstance(error, ValidationFailed) else error.message,
+        "references": _references(request, [f for _, fs in fieldsets for f in fs], values),
+        "action_url": action,
+        "cancel_url": cancel,
+    }
+
+
+def record_form_values(pages: RecordPages, record: Any) -> dict[str, str]:
+    values = {f.name: form_text(getattr(record, f.name)) for f in pages.form_fields()}
+    for key, value in (record.custom_fields or {}).items():
+        values[f"custom_fields.{key}"] = form_text(value)
+    return values
+
+
+def submitted_values(post: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in post.items() if k != "csrf_token"}
+
+
+def refuse(request: Request, error: PivotalError) -> None:
+    """Nothing of a refused form is kept: the transaction is doomed, the status says why."""
+    request.tm.doom()
+    request.response.status_int = error.status
+
+
+# ---------------------------------------------------------------- bulk work
+
+
+@dataclass
+class BulkOutcome:
+    operation: str
+    total: int
+    done: int = 0
+    conflicts: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def skipped(self) -> int:
+        return self.total - self.done - len(self.conflicts)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "operation": self.operation,
+            "total": self.total,
+            "done": self.done,
+            "skipped": self.skipped,
+            # Keys are strings: the result is stored as JSON.
+            "conflicts": {str(k): v for k, v in list(self.conflicts.items())[:100]},
+        }
+
+
+def apply_bulk(
+    session: Session,
+    pages: RecordPages,
+    operation: str,
+    actor: Actor,
+    ids: Sequence[int],
+    progress: Callable[..., None] | None = None,
+) -> BulkOutcome:
+    """Delete or restore the records ``ids`` through the area's services (one audit event
+    each). Records already in the wanted state are skipped, so running twice is harmless;
+    a restore refused for a conflict is reported, not raised."""
+    model = pages.model
+    outcome = BulkOutcome(operation, len(ids))
+    verb = "Deleted" if operation == "delete" else "Restored"
+    for start in range(0, len(ids), PROGRESS_EVERY):
+        batch = list(ids[start : start + PROGRESS_EVERY])
+        stmt = select(model).where(model.id.in_(batch)).order_by(model.id)
+        if operation == "restore":
+            stmt = stmt.where(model.deleted_at.is_not(None)).execution_options(include_deleted=True)
+        for record in session.scalars(stmt).all():
+            if operation == "delete":
+                pages.delete(session, actor, record)
+            else:
+                try:
+                    pages.restore(session, actor, record)
+                except Conflict as exc:  # checked before anything is written
+                    outcome.conflicts[record.id] = exc.message
+                    continue
+            outcome.done += 1
+        if progress is not None:
+            done = start + len(batch)
+            progress(
+                done, len(ids), f"{verb} {outcome.done} of {len(ids)} {pages.plural}", force=True
+            )
+    return outcome
+
+
+def bulk_job(
+    pages: RecordPages,
+    operation: str,
+    session: Session,
+    progress: jobs.Progress,
+    *,
+    ids: list[int],
+    actor_id: int | None,
+) -> dict[str, Any]:
+    """The body of the ``<plural>.<operation>_selected`` tasks."""
+    actor = Actor(user_id=actor_id, source="ui", job_id=progress.job_id)
+    return apply_bulk(session, pages, operation, actor, ids, progress).as_dict()
+
+
+def export_rows(
+    factory: sessionmaker[Session],
+    pages: RecordPages,
+    ids: Sequence[int],
+    include_deleted: bool,
+    columns: Sequence[ExportColumn],
+) -> Iterator[list[Any]]:
+    """Rows of the selected records, read batch by batch in a session of their own: the
+    response is streamed after the request's transaction has ended."""
+    model = pages.model
+    with factory() as session:
+        for start in range(0, len(ids), EXPORT_BATCH):
+            batch = list(ids[start : start + EXPORT_BATCH])
+            stmt = (
+                select(model)
+                .where(model.id.in_(batch))
+                .order_by(model.id)
+                .options(*pages.export_options)
+                .execution_options(include_deleted=include_deleted)
+            )
+            for record in session.scalars(stmt).all():
+                yield [column.value(record) for column in columns]
+            session.expunge_all()
+
+
+def export_columns(pages: RecordPages, definitions: Mapping[str, Any]) -> list[ExportColumn]:
+    columns = list(pages.export_columns)
+    for key in sorted(definitions):
+        columns.append(
+            ExportColumn(
+                f"custom_fields.{key}", lambda r, key=key: (r.custom_fields or {}).get(key)
+            )
+        )
+    return columns
+
+
+# ---------------------------------------------------------------- views
+
+
+def _record_id(request: Request) -> int:
+    return int(request.matchdict["id"])
+
+
+def _back(request: Request, pages: RecordPages) -> HTTPSeeOther:
+    came_from = request.POST.get("came_from")
+    location = safe_next(came_from) if came_from else request.route_path(pages.list_route())
+    return HTTPSeeOther(location=location)
+
+
+def bulk_actions(request: Request, pages: RecordPages, deleted: bool) -> list[BulkAction]:
+    allowed = request.identity.permissions
+    actions = [
+        BulkAction(request.route_path(pages.list_route("export")), "Export CSV", download=True)
+    ]
+    if pages.delete_permission in allowed:
+        if deleted:
+            actions.append(
+                BulkAction(
+                    request.route_path(pages.list_route("restore_selected")),
+                    "Restore",
+                    style="primary",
+                )
+            )
+        else:
+            actions.append(
+                BulkAction(
+                    request.route_path(pages.list_route("delete_selected")),
+                    "Delete",
+                    confirm=f"Delete {{count}} {pages.plural}? "
+                    "They can be restored from “Show deleted”.",
+                    style="danger",
+                )
+            )
+    return actions
+
+
+def add_record_pages(config: Configurator, pages: RecordPages) -> None:
+    """Routes and views of an area's record pages, and the tasks of its bulk actions."""
+    settings = config.get_settings()
+    region = settings["phone.default_region"]
+    base = f"/{pages.plural}"
+    item = base + "/{id:\\d+}"
+
+    def list_view(request: Request) -> dict[str, Any]:
+        view = pages.table.view(request)
+        allowed = request.identity.permissions
+        return {
+            "pages": pages,
+            "view": view,
+            "bulk_actions": bulk_actions(request, pages, view.deleted),
+            "new_url": request.route_path(pages.route("new"))
+            if pages.write_permission in allowed
+            else None,
+        }
+
+    def detail_view(request: Request) -> dict[str, Any]:
+        session = request.dbsession
+        record = pages.get(session, _record_id(request), include_deleted=True)
+        allowed = request.identity.permissions
+        events: list[AuditEvent] = []
+        older_url = None
+        can_audit = Permission.AUDIT_READ in allowed
+        if can_audit:
+            before = request.GET.get("before", "")
+            events = record_history(
+                session,
+                pages.entity,
+                record.id,
+                limit=HISTORY_LIMIT,
+                before_id=int(before) if before.isdigit() and len(before) < 19 else None,
+            )
+            if len(events) == HISTORY_LIMIT:
+                older_url = request.route_path(
+                    pages.route(), id=record.id, _query={"before": events[-1].id}
+                )
+        provenance = record.field_provenance or {}
+        actor_ids = {e.get("actor_id") for e in provenance.values() if isinstance(e, dict)}
+        actor_ids |= {e.actor_id for e in events}
+        actors = actor_labels(session, {i for i in actor_ids if isinstance(i, int)})
+
+        def row(key: str, label: str, kind: str, value: Any, href: str | None = None):
+            return FieldRow(
+                key, label, kind, value, href, Provenance.of(provenance.get(key), actors)
+            )
+
+        sections = []
+        for title, fields in pages.details:
+            rows = []
+            for f in fields:
+                value = getattr(record, f.key)
+                href = None
+                if f.reference is not None and value is not None:
+                    href = request.route_path(f.reference.route, id=value)
+                    value = f.reference.label(session, value) or f"#{value}"
+                rows.append(row(f.key, f.label, f.kind, value, href))
+            sections.append((title, rows))
+        definitions = custom_field_definitions(session, pages.entity)
+        stored = record.custom_fields or {}
+        custom_rows = [
+            row(
+                f"custom_fields.{key}",
+                d.label,
+                "tags" if d.type == "tags" else "text",
+                stored.get(key),
+            )
+            for key, d in sorted(definitions.items(), key=lambda kv: kv[1].label.lower())
+        ]
+        custom_rows += [
+            row(f"custom_fields.{key}", key, "text", value)
+            for key, value in sorted(stored.items())
+            if key not in definitions
+        ]
+        context = {
+            "pages": pages,
+            "record": record,
+            "record_label": pages.label(record),
+            "deleted": record.deleted_at is not None,
+            "deleted_at": when(record.deleted_at),
+            "created_at": when(record.created_at),
+            "updated_at": when(record.updated_at),
+            "sections": sections,
+            "custom_rows": custom_rows,
+            "can_audit": can_audit,
+            "history": history_entries(events, actors),
+            "older_url": older_url,
+            "can_write": pages.write_permission in allowed,
+            "can_delete": pages.delete_permission in allowed,
+        }
+        context.update(pages.detail_extra(request, record))
+        return context
+
+    def new_view(request: Request) -> dict[str, Any]:
+        return form_page(request, pages, None, {})
+
+    def create_view(request: Request):
+        values = submitted_values(request.POST)
+        session = request.dbsession
+        try:
+            custom = custom_form_fields(custom_field_definitions(session, pages.entity))
+            data = parse_form(pages, request.POST, custom)
+            record = pages.create(
+                session, request_actor(request, "ui"), data, default_region=region
+            )
+        except FORM_ERRORS as exc:
+            refuse(request, exc)
+            return form_page(request, pages, None, values, exc)
+        request.session.flash(f"Created {pages.entity} {pages.label(record)}", "success")
+        return HTTPSeeOther(location=request.route_path(pages.route(), id=record.id))
+
+    def edit_view(request: Request) -> dict[str, Any]:
+        record = pages.get(request.dbsession, _record_id(request))
+        return form_page(request, pages, record, record_form_values(pages, record))
+
+    def update_view(request: Request):
+        session = request.dbsession
+        record = pages.get(session, _record_id(request))
+        values = submitted_values(request.POST)
+        try:
+            custom = custom_form_fields(custom_field_definitions(session, pages.entity))
+            data = parse_form(pages, request.POST, custom, partial=True)
+            changes = pages.update(
+                session, request_actor(request, "ui"), record, data, default_region=region
+            )
+        except FORM_ERRORS as exc:
+            refuse(request, exc)
+            return form_page(request, pages, record, values, exc)
+        message = f"Saved {pages.label(record)}" if changes else "Nothing changed"
+        request.session.flash(message, "success" if changes else "info")
+        return HTTPSeeOther(location=request.route_path(pages.route(), id=record.id))
+
+    def delete_view(request: Request):
+        record = pages.get(request.dbsession, _record_id(request))
+        pages.delete(request.dbsession, request_actor(request, "ui"), record)
+        request.session.flash(
+            f"Deleted {pages.entity} {pages.label(record)}; it can be restored from this page.",
+            "success",
+        )
+        return HTTPSeeOther(location=request.route_path(pages.route(), id=record.id))
+
+    def restore_view(request: Request):
+        record = pages.get(request.dbsession, _record_id(request), include_deleted=True)
+        try:
+            pages.restore(request.dbsession, request_actor(request, "ui"), record)
+        except Conflict as exc:
+            request.tm.doom()
+            request.session.flash(exc.message, "error")
+        else:
+            request.session.flash(f"Restored {pages.entity} {pages.label(record)}", "success")
+        return HTTPSeeOther(location=request.route_path(pages.route(), id=record.id))
+
+    def selection(request: Request) -> list[int] | None:
+        try:
+            ids = pages.table.selected_ids(request, request.POST)
+        except ValidationFailed as exc:
+            request.tm.doom()
+            request.session.flash("; ".join(exc.fields.values()) or exc.message, "error")
+            return None
+        if not ids:
+            request.session.flash(f"No {pages.plural} match the selection.", "info")
+            return None
+        return ids
+
+    def export_view(request: Request):
+        ids = selection(request)
+        if ids is None:
+            return _back(request, pages)
+        definitions = custom_field_definitions(request.dbsession, pages.entity)
+        columns = export_columns(pages, definitions)
+        rows = export_rows(
+            request.registry["dbsession_factory"],
+            pages,
+            sorted(ids),
+            request.POST.get("deleted") == "only",
+            columns,
+        )
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M")
+        response = Response(
+            app_iter=csv_stream([c.header for c in columns], rows),
+            content_type="text/csv",
+            charset="utf-8",
+        )
+        response.headers["Content-Disposition"] = attachment_filename(f"{pages.plural}-{stamp}")
+        response.cache_control = "no-store"
+        return response
+
+    def bulk_view(operation: str):
+        def view(request: Request):
+            ids = selection(request)
+            if ids is None:
+                return _back(request, pages)
+            actor = request_actor(request, "ui")
+            verb = "Deleting" if operation == "delete" else "Restoring"
+            if len(ids) > INLINE_LIMIT:
+                name = pages.task_name(operation)
+                jobs.enqueue(
+                    request.dbsession,
+                    request.registry[TASKS_KEY][name],
+                    name,
+                    {"ids": ids, "actor_id": actor.user_id},
+                    created_by_id=actor.user_id,
+                    total=len(ids),
+                )
+                request.session.flash(
+                    f"{verb} {len(ids):,} {pages.plural} in the background — see Jobs", "info"
+                )
+                return _back(request, pages)
+            outcome = apply_bulk(request.dbsession, pages, operation, actor, ids)
+            done = "Deleted" if operation == "delete" else "Restored"
+            message = f"{done} {outcome.done:,} {pages.plural}"
+            if outcome.skipped:
+                message += f"; {outcome.skipped:,} already {done.lower()} or missing"
+            request.session.flash(message, "success")
+            if outcome.conflicts:
+                details = "; ".join(
+                    f"{pages.entity} {k}: {v}" for k, v in list(outcome.conflicts.items())[:5]
+                )
+                request.session.flash(
+                    f"{len(outcome.conflicts):,} could not be restored: {details}", "error"
+                )
+            return _back(request, pages)
+
+        return view
+
+    routes = (
+        (pages.list_route(), base),
+        (pages.route("new"), base + "/new"),
+        (pages.list_route("export"), base + "/export"),
+        (pages.list_route("delete_selected"), base + "/delete-selected"),
+        (pages.list_route("restore_selected"), base + "/restore-selected"),
+        (pages.route(), item),
+        (pages.route("edit"), item + "/edit"),
+        (pages.route("delete"), item + "/delete"),
+        (pages.route("restore"), item + "/restore"),
+    )
+    for name, pattern in routes:
+        config.add_route(name, pattern)
+
+    read, write, remove = pages.read_permission, pages.write_permission, pages.delete_permission
+    views = (
+        (pages.list_route(), "GET", list_view, read, pages.template("list")),
+        (pages.route(), "GET", detail_view, read, pages.template("detail")),
+        (pages.route("new"), "GET", new_view, write, pages.template("form")),
+        (pages.route("new"), "POST", create_view, write, pages.template("form")),
+        (pages.route("edit"), "GET", edit_view, write, pages.template("form")),
+        (pages.route("edit"), "POST", update_view, write, pages.template("form")),
+        (pages.route("delete"), "POST", delete_view, remove, None),
+        (pages.route("restore"), "POST", restore_view, remove, None),
+        (pages.list_route("export"), "POST", export_view, read, None),
+        (pages.list_route("delete_selected"), "POST", bulk_view("delete"), remove, None),
+        (pages.list_route("restore_selected"), "POST", bulk_view("restore"), remove, None),
+    )
+    for route_name, method, view, permission, renderer in views:
+        config.add_view(
+            view,
+            route_name=route_name,
+            request_method=method,
+            permission=permission,
+            renderer=renderer,
+        )
+
+    def register_bulk_tasks() -> None:
+        # Deferred to the configuration commit: the jobs area, which builds huey, is
+        # included after the record areas. Registering at start-up (not on first use)
+        # matters: a separate `pivotal worker` process never serves a request.
+        huey = config.registry["pivotal.huey"]
+        tasks = config.registry.setdefault(TASKS_KEY, {})
+        for operation in ("delete", "restore"):
+            name = pages.task_name(operation)
+            tasks[name] = register_task(huey, name, functools.partial(bulk_job, pages, operation))
+
+    config.action(("pivotal.record_tasks", pages.plural), register_bulk_tasks)
