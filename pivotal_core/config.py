@@ -57,7 +57,9 @@ class SettingsError(RuntimeError):
 
 
 def env_name(key: str) -> str:
-    """``sqlalchemy.url`` -> ``PIVOTAL_SQLALCHEMY_URL``; ``pivotal.plugins`` -> ``PIVOTAL_PLUGINS``.
+    """The environment variable of a setting.
+
+    ``sqlalchemy.url`` -> ``PIVOTAL_SQLALCHEMY_URL``; ``pivotal.plugins`` -> ``PIVOTAL_PLUGINS``.
     """
     if key.startswith("pivotal."):
         key = key[len("pivotal.") :]

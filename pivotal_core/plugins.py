@@ -65,7 +65,9 @@ def build_plugin_manager(enabled: list[str]) -> pluggy.PluginManager:
         pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise PluginError(f"plugin {exc.plugin_name!r} does not fit the hook contract: {exc}") from exc
+        raise PluginError(
+            f"plugin {exc.plugin_name!r} does not fit the hook contract: {exc}"
+        ) from exc
     return pm
 
 

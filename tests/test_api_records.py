@@ -52,8 +52,16 @@ CONTACTS = Kind(
     plural="contacts",
     model=Contact,
     unique_field="email",
-    sort_keys=("id", "-id", "last_name", "-last_name", "-created_at", "created_at", "email",
-               "-email"),
+    sort_keys=(
+        "id",
+        "-id",
+        "last_name",
+        "-last_name",
+        "-created_at",
+        "created_at",
+        "email",
+        "-email",
+    ),
     search_field="last_name",
     make_fixture="make_contact",
     updates={"title": "Head of Growth", "city": "Berlin", "country": "DE"},
@@ -87,8 +95,11 @@ def assert_fields(res, status: int, *names: str) -> dict[str, str]:
     assert error["message"]
     for name in names:
         # A list item's error may name its position below the field (secondary_domains.<i>).
-        named = [key for key in error["fields"]
-                 if key == name or key.startswith((f"{name}.", f"{name}["))]
+        named = [
+            key
+            for key in error["fields"]
+            if key == name or key.startswith((f"{name}.", f"{name}["))
+        ]
         assert named, error
         assert all(error["fields"][key] for key in named)
     return error["fields"]
@@ -134,8 +145,12 @@ def test_patch_null_clears_a_field(kind, admin):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_unknown_id_is_404(kind, admin):
-    for res in (admin.get(kind.item(999999)), admin.patch(kind.item(999999), {"city": "X"}),
-                admin.delete(kind.item(999999)), admin.post(kind.item(999999) + "/restore")):
+    for res in (
+        admin.get(kind.item(999999)),
+        admin.patch(kind.item(999999), {"city": "X"}),
+        admin.delete(kind.item(999999)),
+        admin.post(kind.item(999999) + "/restore"),
+    ):
         assert res.status_int == 404, res.text
         assert res.json["error"]["code"] == "not_found"
 
@@ -168,10 +183,14 @@ def test_soft_delete_and_restore(kind, admin, dbsession):
     assert admin.patch(kind.item(gone), {"city": "Nowhere"}).status_int == 404
     assert admin.delete(kind.item(gone)).status_int == 404
     dbsession.expire_all()
-    assert dbsession.scalars(
-        select(kind.model.city).where(kind.model.id == gone)
-        .execution_options(include_deleted=True)
-    ).one() is None
+    assert (
+        dbsession.scalars(
+            select(kind.model.city)
+            .where(kind.model.id == gone)
+            .execution_options(include_deleted=True)
+        ).one()
+        is None
+    )
 
     res = admin.post(kind.item(gone) + "/restore")
     assert res.status_int == 200, res.text
@@ -204,16 +223,25 @@ def test_restore_refused_when_unique_value_was_reused(kind, admin, dbsession):
     ("old_values", "new_values", "clashing_field", "domain"),
     [
         # The old account's secondary domain became another account's primary.
-        ({"domain": "a.com", "secondary_domains": ["x.io"]}, {"domain": "x.io"},
-         "secondary_domains", "x.io"),
+        (
+            {"domain": "a.com", "secondary_domains": ["x.io"]},
+            {"domain": "x.io"},
+            "secondary_domains",
+            "x.io",
+        ),
         # The old account's primary domain became another account's secondary.
-        ({"domain": "c.com"}, {"domain": "d.com", "secondary_domains": ["c.com"]}, "domain",
-         "c.com"),
+        (
+            {"domain": "c.com"},
+            {"domain": "d.com", "secondary_domains": ["c.com"]},
+            "domain",
+            "c.com",
+        ),
     ],
     ids=["secondary-now-primary", "primary-now-secondary"],
 )
-def test_account_restore_checks_every_domain(old_values, new_values, clashing_field, domain,
-                                             admin, dbsession):
+def test_account_restore_checks_every_domain(
+    old_values, new_values, clashing_field, domain, admin, dbsession
+):
     old = admin.post(f"{API}/accounts", {"name": "Old", **old_values}).json["id"]
     assert admin.delete(f"{API}/accounts/{old}").status_int == 200
     new = admin.post(f"{API}/accounts", {"name": "New", **new_values})
@@ -395,7 +423,8 @@ def test_search_pages_with_cursor(kind, admin, dbsession):
     forward, backward = _walk(admin, kind.url, {"limit": 2, "q": q, "sort": "id"})
     walked = [i for page in forward for i in page]
     expected = [
-        r.id for r in dbsession.scalars(select(kind.model).order_by(kind.model.id))
+        r.id
+        for r in dbsession.scalars(select(kind.model).order_by(kind.model.id))
         if getattr(r, kind.search_field).lower().replace(" ", "") == q.replace(" ", "")
     ]
     assert len(expected) == 3
@@ -451,8 +480,7 @@ SHARED_BAD_BODIES = [
     pytest.param({"phone": "12"}, "phone", 400, id="bad-phone"),
     pytest.param({"country": "Narnia"}, "country", 400, id="bad-country"),
     pytest.param({"custom_fields": ["x"]}, "custom_fields", 400, id="custom-fields-not-object"),
-    pytest.param({"linkedin_url": "https://example.com/x"}, "linkedin_url", 400,
-                 id="bad-linkedin"),
+    pytest.param({"linkedin_url": "https://example.com/x"}, "linkedin_url", 400, id="bad-linkedin"),
 ]
 
 CONTACT_BAD_BODIES = [
@@ -467,8 +495,9 @@ CONTACT_BAD_BODIES = [
     pytest.param({"timezone": "Mars/Olympus_Mons"}, "timezone", id="bad-timezone"),
     pytest.param({"seniority": "overlord"}, "seniority", id="bad-seniority"),
     pytest.param({"mobile": "12"}, "mobile", id="bad-mobile"),
-    pytest.param({"external_ids": {"salesforce": 5}}, "external_ids.salesforce",
-                 id="external-id-number"),
+    pytest.param(
+        {"external_ids": {"salesforce": 5}}, "external_ids.salesforce", id="external-id-number"
+    ),
 ]
 
 ACCOUNT_BAD_BODIES = [
@@ -482,8 +511,11 @@ ACCOUNT_BAD_BODIES = [
     pytest.param({"parent_id": True}, "parent_id", id="bool-for-parent-id"),
     pytest.param({"parent_id": 987654}, "parent_id", id="nonexistent-parent"),
     pytest.param({"domain": "not a domain"}, "domain", id="bad-domain"),
-    pytest.param({"secondary_domains": ["ok.com", "bad domain"]}, "secondary_domains",
-                 id="bad-secondary-domain"),
+    pytest.param(
+        {"secondary_domains": ["ok.com", "bad domain"]},
+        "secondary_domains",
+        id="bad-secondary-domain",
+    ),
 ]
 
 
@@ -501,8 +533,9 @@ def _bad_request(kind: Kind, method: str, body: Any, n: int) -> Any:
     return body
 
 
-def _check_refused(admin, dbsession, kind: Kind, method: str, body: Any, field_name: str,
-                   status: int = 400) -> None:
+def _check_refused(
+    admin, dbsession, kind: Kind, method: str, body: Any, field_name: str, status: int = 400
+) -> None:
     existing = admin.post(kind.url, kind.payload(90)).json
     url = kind.url if method == "POST" else kind.item(existing["id"])
     before = snapshot(dbsession)
@@ -515,8 +548,9 @@ def _check_refused(admin, dbsession, kind: Kind, method: str, body: Any, field_n
 @pytest.mark.parametrize("method", ["POST", "PATCH"])
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize(("body", "field_name", "status"), SHARED_BAD_BODIES)
-def test_bad_input_is_refused_and_changes_nothing(kind, method, body, field_name, status, admin,
-                                                  dbsession):
+def test_bad_input_is_refused_and_changes_nothing(
+    kind, method, body, field_name, status, admin, dbsession
+):
     _check_refused(admin, dbsession, kind, method, body, field_name, status)
 
 
@@ -543,8 +577,11 @@ def test_every_bad_field_is_named_at_once(kind, admin, dbsession):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_required_name_cannot_be_cleared(kind, admin, dbsession):
-    body = {"name": None} if kind is ACCOUNTS else {"first_name": None, "last_name": None,
-                                                    "email": None}
+    body = (
+        {"name": None}
+        if kind is ACCOUNTS
+        else {"first_name": None, "last_name": None, "email": None}
+    )
     record = admin.post(kind.url, kind.payload(1)).json
     before = snapshot(dbsession)
     res = admin.patch(kind.item(record["id"]), body)
@@ -628,13 +665,16 @@ def test_duplicate_account_domain_is_409_naming_the_existing_account(domain, adm
 
 
 def test_secondary_domain_clashes_are_409(admin, dbsession):
-    acme = admin.post(f"{API}/accounts", {"name": "Acme", "domain": "acme.com",
-                                          "secondary_domains": ["acme.io"]}).json
+    acme = admin.post(
+        f"{API}/accounts", {"name": "Acme", "domain": "acme.com", "secondary_domains": ["acme.io"]}
+    ).json
     assert acme["secondary_domains"] == ["acme.io"]
     before = snapshot(dbsession)
     # A secondary domain that is another account's primary.
-    res = admin.post(f"{API}/accounts", {"name": "Other", "domain": "other.com",
-                                         "secondary_domains": ["https://acme.com"]})
+    res = admin.post(
+        f"{API}/accounts",
+        {"name": "Other", "domain": "other.com", "secondary_domains": ["https://acme.com"]},
+    )
     assert_fields(res, 409, "secondary_domains")
     assert str(acme["id"]) in res.json["error"]["message"]
     # A primary domain that is another account's secondary.
@@ -651,9 +691,13 @@ def test_secondary_domain_clashes_are_409(admin, dbsession):
 
 def test_account_keeps_its_own_domain_and_dedups_secondaries(admin):
     acme = admin.post(f"{API}/accounts", {"name": "Acme", "domain": "acme.com"}).json
-    res = admin.patch(f"{API}/accounts/{acme['id']}",
-                      {"domain": "https://ACME.com/", "secondary_domains":
-                       ["acme.io", "www.acme.io", "acme.com"]})
+    res = admin.patch(
+        f"{API}/accounts/{acme['id']}",
+        {
+            "domain": "https://ACME.com/",
+            "secondary_domains": ["acme.io", "www.acme.io", "acme.com"],
+        },
+    )
     assert res.status_int == 200, res.text
     assert res.json["domain"] == "acme.com"
     assert res.json["secondary_domains"] == ["acme.io"]
@@ -665,8 +709,9 @@ def test_account_keeps_its_own_domain_and_dedups_secondaries(admin):
 def test_account_cannot_be_its_own_parent(admin, dbsession):
     acme = admin.post(f"{API}/accounts", {"name": "Acme"}).json
     before = snapshot(dbsession)
-    fields = assert_fields(admin.patch(f"{API}/accounts/{acme['id']}", {"parent_id": acme["id"]}),
-                           422, "parent_id")
+    fields = assert_fields(
+        admin.patch(f"{API}/accounts/{acme['id']}", {"parent_id": acme["id"]}), 422, "parent_id"
+    )
     assert fields
     assert snapshot(dbsession) == before
     assert admin.get(f"{API}/accounts/{acme['id']}").json["parent_id"] is None
@@ -696,8 +741,9 @@ def test_deleted_parent_is_refused(admin, dbsession):
     parent = admin.post(f"{API}/accounts", {"name": "Gone Corp"}).json["id"]
     assert admin.delete(f"{API}/accounts/{parent}").status_int == 200
     before = snapshot(dbsession)
-    assert_fields(admin.post(f"{API}/accounts", {"name": "Child", "parent_id": parent}), 400,
-                  "parent_id")
+    assert_fields(
+        admin.post(f"{API}/accounts", {"name": "Child", "parent_id": parent}), 400, "parent_id"
+    )
     assert snapshot(dbsession) == before
 
 
@@ -713,12 +759,21 @@ def test_contact_joins_the_account_owning_its_email_domain(admin, make_account):
 
 
 def _define(admin, entity: str) -> None:
-    res = admin.post(f"{API}/custom-fields",
-                     {"entity": entity, "key": "budget", "label": "Budget", "type": "number"})
+    res = admin.post(
+        f"{API}/custom-fields",
+        {"entity": entity, "key": "budget", "label": "Budget", "type": "number"},
+    )
     assert res.status_int == 201, res.text
-    res = admin.post(f"{API}/custom-fields",
-                     {"entity": entity, "key": "tier", "label": "Tier", "type": "enum",
-                      "options": ["gold", "silver"]})
+    res = admin.post(
+        f"{API}/custom-fields",
+        {
+            "entity": entity,
+            "key": "tier",
+            "label": "Tier",
+            "type": "enum",
+            "options": ["gold", "silver"],
+        },
+    )
     assert res.status_int == 201, res.text
 
 
@@ -732,8 +787,10 @@ def test_custom_field_values(kind, admin, dbsession):
     assert res.status_int == 200, res.text
     assert res.json["custom_fields"] == {"budget": 12500.5, "tier": "gold"}
     dbsession.expire_all()
-    assert dbsession.get(kind.model, record["id"]).custom_fields == {"budget": 12500.5,
-                                                                      "tier": "gold"}
+    assert dbsession.get(kind.model, record["id"]).custom_fields == {
+        "budget": 12500.5,
+        "tier": "gold",
+    }
     # Setting one key keeps the others; null removes a key.
     res = admin.patch(url, {"custom_fields": {"budget": 7}})
     assert res.json["custom_fields"] == {"budget": 7, "tier": "gold"}
@@ -751,8 +808,9 @@ def test_custom_field_values(kind, admin, dbsession):
     for values, field_name in cases:
         fields = assert_fields(admin.patch(url, {"custom_fields": values}), 400, field_name)
         assert list(fields) == [field_name]
-        assert_fields(admin.post(kind.url, {**kind.payload(2), "custom_fields": values}), 400,
-                      field_name)
+        assert_fields(
+            admin.post(kind.url, {**kind.payload(2), "custom_fields": values}), 400, field_name
+        )
     assert snapshot(dbsession) == before
     assert admin.get(url).json == current
 
@@ -767,14 +825,24 @@ def test_custom_fields_are_per_entity(admin):
 def test_custom_field_definition_is_validated(admin, dbsession):
     before = snapshot(dbsession)
     url = f"{API}/custom-fields"
-    assert_fields(admin.post(url, {"entity": "lead", "key": "x", "label": "X", "type": "text"}),
-                  400, "entity")
-    assert_fields(admin.post(url, {"entity": "contact", "key": "Bad Key", "label": "X",
-                                   "type": "text"}), 400, "key")
-    assert_fields(admin.post(url, {"entity": "contact", "key": "x", "label": "X",
-                                   "type": "blob"}), 400, "type")
-    assert_fields(admin.post(url, {"entity": "contact", "key": "x", "label": "X",
-                                   "type": "enum"}), 400, "options")
+    assert_fields(
+        admin.post(url, {"entity": "lead", "key": "x", "label": "X", "type": "text"}), 400, "entity"
+    )
+    assert_fields(
+        admin.post(url, {"entity": "contact", "key": "Bad Key", "label": "X", "type": "text"}),
+        400,
+        "key",
+    )
+    assert_fields(
+        admin.post(url, {"entity": "contact", "key": "x", "label": "X", "type": "blob"}),
+        400,
+        "type",
+    )
+    assert_fields(
+        admin.post(url, {"entity": "contact", "key": "x", "label": "X", "type": "enum"}),
+        400,
+        "options",
+    )
     assert snapshot(dbsession) == before
     _define(admin, "contact")
     res = admin.post(url, {"entity": "contact", "key": "budget", "label": "B", "type": "text"})
@@ -801,8 +869,9 @@ def test_external_ids(admin, dbsession):
     fields = assert_fields(res, 409, "external_ids.salesforce")
     assert str(first["id"]) in res.json["error"]["message"]
     assert str(first["id"]) in fields["external_ids.salesforce"]
-    res = admin.post(f"{API}/contacts", {**CONTACTS.payload(3),
-                                         "external_ids": {"Salesforce": " 003xx "}})
+    res = admin.post(
+        f"{API}/contacts", {**CONTACTS.payload(3), "external_ids": {"Salesforce": " 003xx "}}
+    )
     assert_fields(res, 409, "external_ids.salesforce")
     assert snapshot(dbsession) == before
     assert admin.get(f"{API}/contacts/{second['id']}").json["external_ids"] == {}

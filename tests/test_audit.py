@@ -16,11 +16,13 @@ API = "/api/v1"
 
 
 def events(dbsession, entity: str, entity_id: int, *where) -> list[AuditEvent]:
-    return list(dbsession.scalars(
-        select(AuditEvent)
-        .where(AuditEvent.entity == entity, AuditEvent.entity_id == entity_id, *where)
-        .order_by(AuditEvent.id)
-    ))
+    return list(
+        dbsession.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.entity == entity, AuditEvent.entity_id == entity_id, *where)
+            .order_by(AuditEvent.id)
+        )
+    )
 
 
 def event_count(dbsession) -> int:
@@ -33,8 +35,15 @@ def by_field(rows: list[AuditEvent]) -> dict[str, tuple[Any, Any]]:
 
 @pytest.fixture
 def contact(admin, dbsession) -> dict[str, Any]:
-    res = admin.post(f"{API}/contacts", {"first_name": "ada", "last_name": "LOVELACE",
-                                         "email": " Ada@Engines.org ", "title": "Analyst"})
+    res = admin.post(
+        f"{API}/contacts",
+        {
+            "first_name": "ada",
+            "last_name": "LOVELACE",
+            "email": " Ada@Engines.org ",
+            "title": "Analyst",
+        },
+    )
     assert res.status_int == 201, res.text
     return res.json
 
@@ -59,10 +68,16 @@ def test_create_writes_one_event_per_set_field(admin, contact, dbsession):
 
 def test_patch_writes_exactly_the_changed_fields(admin, contact, dbsession):
     before = event_count(dbsession)
-    res = admin.patch(f"{API}/contacts/{contact['id']}",
-                      {"title": "Head of Analysis", "city": "London", "department": "Research",
-                       "first_name": "Ada"},  # unchanged: no event
-                      headers={"X-Request-ID": "req-patch-1"})
+    res = admin.patch(
+        f"{API}/contacts/{contact['id']}",
+        {
+            "title": "Head of Analysis",
+            "city": "London",
+            "department": "Research",
+            "first_name": "Ada",
+        },  # unchanged: no event
+        headers={"X-Request-ID": "req-patch-1"},
+    )
     assert res.status_int == 200, res.text
     assert event_count(dbsession) == before + 3
     rows = events(dbsession, "contact", contact["id"], AuditEvent.action == "update")
@@ -86,9 +101,15 @@ def test_patch_writes_exactly_the_changed_fields(admin, contact, dbsession):
 
 def test_patch_with_identical_values_writes_nothing(admin, contact, dbsession):
     before = event_count(dbsession)
-    res = admin.patch(f"{API}/contacts/{contact['id']}",
-                      {"first_name": "Ada", "last_name": "Lovelace",
-                       "email": "ADA@engines.org", "title": "Analyst"})
+    res = admin.patch(
+        f"{API}/contacts/{contact['id']}",
+        {
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "email": "ADA@engines.org",
+            "title": "Analyst",
+        },
+    )
     assert res.status_int == 200, res.text
     assert event_count(dbsession) == before
     assert res.json["updated_at"] == contact["updated_at"]
@@ -96,8 +117,10 @@ def test_patch_with_identical_values_writes_nothing(admin, contact, dbsession):
 
 
 def test_custom_field_change_is_audited_per_key(admin, contact, dbsession):
-    res = admin.post(f"{API}/custom-fields", {"entity": "contact", "key": "budget",
-                                               "label": "Budget", "type": "number"})
+    res = admin.post(
+        f"{API}/custom-fields",
+        {"entity": "contact", "key": "budget", "label": "Budget", "type": "number"},
+    )
     assert res.status_int == 201
     url = f"{API}/contacts/{contact['id']}"
     assert admin.patch(url, {"custom_fields": {"budget": 100}}).status_int == 200
@@ -138,7 +161,9 @@ def test_delete_and_restore_write_one_event_each(admin, contact, dbsession):
     rows = events(dbsession, "contact", contact["id"], AuditEvent.action == "restore")
     assert len(rows) == 1
     assert (rows[0].field, rows[0].old_value, rows[0].new_value) == (
-        "deleted_at", deleted.json["deleted_at"], None
+        "deleted_at",
+        deleted.json["deleted_at"],
+        None,
     )
     # Restoring a live record is a no-op.
     before = event_count(dbsession)
@@ -165,11 +190,23 @@ def test_history_newest_first_with_paging(admin, contact, dbsession):
     ids = [item["id"] for item in items]
     assert ids == sorted(ids, reverse=True)
     assert [item["action"] for item in items] == ["restore", "delete"] + ["update"] * 3 + [
-        "create"] * 5
+        "create"
+    ] * 5
     assert ids == [e.id for e in reversed(events(dbsession, "contact", contact["id"]))]
     first = items[-1]
-    assert set(first) >= {"id", "entity", "entity_id", "action", "field", "old_value",
-                          "new_value", "actor_id", "source", "request_id", "created_at"}
+    assert set(first) >= {
+        "id",
+        "entity",
+        "entity_id",
+        "action",
+        "field",
+        "old_value",
+        "new_value",
+        "actor_id",
+        "source",
+        "request_id",
+        "created_at",
+    }
     assert first["entity"] == "contact" and first["entity_id"] == contact["id"]
 
     paged: list[int] = []
@@ -198,8 +235,9 @@ def test_history_of_deleted_record_and_unknown_ids(admin, contact):
     assert admin.get(f"{API}/contacts/999999/history").status_int == 404
 
 
-@pytest.mark.parametrize("params", [{"before": "abc"}, {"limit": "0"}, {"limit": "501"},
-                                    {"page": "2"}])
+@pytest.mark.parametrize(
+    "params", [{"before": "abc"}, {"limit": "0"}, {"limit": "501"}, {"page": "2"}]
+)
 def test_history_parameters_are_validated(admin, contact, params):
     res = admin.get(f"{API}/contacts/{contact['id']}/history", params)
     assert res.status_int == 400
@@ -239,8 +277,10 @@ def test_account_changes_are_audited(admin, dbsession):
     admin.delete(url)
     admin.post(url + "/restore")
     items = _history(admin, url + "/history")["items"]
-    assert [(i["action"], i["field"]) for i in items[:2]] == [("restore", "deleted_at"),
-                                                              ("delete", "deleted_at")]
+    assert [(i["action"], i["field"]) for i in items[:2]] == [
+        ("restore", "deleted_at"),
+        ("delete", "deleted_at"),
+    ]
     assert len(items) == 2 + 2 + 2
 
 
@@ -272,11 +312,14 @@ def test_user_changes_are_audited_without_secrets(admin, make_user, testapp, dbs
     assert by_field(rows) == {"role": ("agent", "qa_reviewer")}
     assert rows[0].actor_id == admin.user.id
 
-    token = testapp.post_json(f"{API}/auth/login",
-                              {"email": user.email, "password": TEST_PASSWORD}).json
+    token = testapp.post_json(
+        f"{API}/auth/login", {"email": user.email, "password": TEST_PASSWORD}
+    ).json
     client = ApiClient(testapp, token["access_token"])
-    res = client.post(f"{API}/me/password", {"current_password": TEST_PASSWORD,
-                                             "new_password": "another good one"})
+    res = client.post(
+        f"{API}/me/password",
+        {"current_password": TEST_PASSWORD, "new_password": "another good one"},
+    )
     assert res.status_int == 200
     rows = events(dbsession, "user", user.id, AuditEvent.field == "password")
     assert len(rows) == 1

@@ -99,8 +99,13 @@ def test_login_returns_token_pair_that_works(testapp, make_user, dbsession):
     assert body["expires_in"] == 900
     assert body["access_token"] and body["refresh_token"]
     assert body["access_token"] != body["refresh_token"]
-    claims = jwt.decode(body["access_token"], TEST_SECRET, algorithms=["HS256"],
-                        audience="pivotal-api", issuer="pivotal")
+    claims = jwt.decode(
+        body["access_token"],
+        TEST_SECRET,
+        algorithms=["HS256"],
+        audience="pivotal-api",
+        issuer="pivotal",
+    )
     assert claims["typ"] == "access"
     assert claims["sub"] == str(user.id)
     assert me(testapp, body["access_token"]).json["email"] == user.email
@@ -201,8 +206,9 @@ def test_throttle_window_setting_ages_out_old_failures(app, testapp, make_user, 
     limit = app.registry.settings["auth.login_max_failures_per_account"]
     user = make_user(Role.AGENT)
     old = datetime.now(UTC) - timedelta(seconds=app.registry.settings["auth.login_window"] + 60)
-    dbsession.add_all([LoginFailure(key=f"account:{user.email}", failed_at=old)
-                       for _ in range(limit)])
+    dbsession.add_all(
+        [LoginFailure(key=f"account:{user.email}", failed_at=old) for _ in range(limit)]
+    )
     dbsession.commit()
     assert login(testapp, user.email).status_int == 200
 
@@ -242,11 +248,13 @@ def _bad_token(case: str, user: User, refresh_token: str) -> str:
         return f"{head}.{payload}.{signature}"
 
     builders = {
-        "expired": lambda: sign(access_claims(
-            user,
-            iat=int((now - timedelta(hours=2)).timestamp()),
-            exp=int((now - timedelta(hours=1)).timestamp()),
-        )),
+        "expired": lambda: sign(
+            access_claims(
+                user,
+                iat=int((now - timedelta(hours=2)).timestamp()),
+                exp=int((now - timedelta(hours=1)).timestamp()),
+            )
+        ),
         "tampered signature": lambda: tampered("signature"),
         "tampered payload": lambda: tampered("payload"),
         "wrong secret": lambda: sign(access_claims(user), secret="another-secret-" + "y" * 40),
@@ -380,8 +388,15 @@ def test_logout_revokes_access_and_refresh_tokens(testapp, make_user, dbsession)
     assert_unauthorized(me(testapp, other_device["access_token"]))
     assert_unauthorized(refresh(testapp, pair["refresh_token"]))
     assert_unauthorized(refresh(testapp, other_device["refresh_token"]))
-    assert count(dbsession, RefreshToken, RefreshToken.user_id == user.id,
-                 RefreshToken.revoked_at.is_(None)) == 0
+    assert (
+        count(
+            dbsession,
+            RefreshToken,
+            RefreshToken.user_id == user.id,
+            RefreshToken.revoked_at.is_(None),
+        )
+        == 0
+    )
     # Signing in again works.
     assert me(testapp, login(testapp, user.email).json["access_token"]).status_int == 200
 
@@ -399,8 +414,9 @@ def test_password_change_revokes_old_tokens(testapp, make_user):
     user = make_user(Role.AGENT)
     pair = login(testapp, user.email).json
     client = ApiClient(testapp, pair["access_token"])
-    res = client.post(PASSWORD, {"current_password": TEST_PASSWORD,
-                                 "new_password": "a brand new passphrase"})
+    res = client.post(
+        PASSWORD, {"current_password": TEST_PASSWORD, "new_password": "a brand new passphrase"}
+    )
     assert res.status_int == 200, res.text
     assert_unauthorized(client.get(ME))
     assert_unauthorized(refresh(testapp, pair["refresh_token"]))
@@ -413,8 +429,9 @@ def test_password_change_needs_the_current_password(testapp, make_user, dbsessio
     before = _hash_of(dbsession, user.id)
     pair = login(testapp, user.email).json
     client = ApiClient(testapp, pair["access_token"])
-    res = client.post(PASSWORD, {"current_password": "not it at all",
-                                 "new_password": "a brand new passphrase"})
+    res = client.post(
+        PASSWORD, {"current_password": "not it at all", "new_password": "a brand new passphrase"}
+    )
     assert res.status_int == 400
     assert "current_password" in res.json["error"]["fields"]
     assert _hash_of(dbsession, user.id) == before
@@ -454,8 +471,9 @@ def test_password_of_exactly_72_bytes_is_accepted(testapp, make_user):
 
 def test_admin_cannot_create_user_with_73_byte_password(admin, dbsession):
     users = count(dbsession, User)
-    res = admin.post("/api/v1/users", {"email": "long@example.com", "role": "agent",
-                                       "password": PW_73_BYTES})
+    res = admin.post(
+        "/api/v1/users", {"email": "long@example.com", "role": "agent", "password": PW_73_BYTES}
+    )
     assert res.status_int == 400, res.text
     assert list(res.json["error"]["fields"]) == ["password"]
     assert count(dbsession, User) == users
@@ -463,8 +481,15 @@ def test_admin_cannot_create_user_with_73_byte_password(admin, dbsession):
 
 
 def test_admin_creates_user_with_72_byte_password(admin, testapp, dbsession):
-    res = admin.post("/api/v1/users", {"email": "Exact@Example.com", "role": "agent",
-                                       "password": PW_72_BYTES, "full_name": "Exa Ct"})
+    res = admin.post(
+        "/api/v1/users",
+        {
+            "email": "Exact@Example.com",
+            "role": "agent",
+            "password": PW_72_BYTES,
+            "full_name": "Exa Ct",
+        },
+    )
     assert res.status_int == 201, res.text
     assert res.json["email"] == "exact@example.com"
     assert login(testapp, "exact@example.com", PW_72_BYTES).status_int == 200
@@ -541,8 +566,10 @@ def _walk_keys(value):
 
 
 def test_no_password_hash_in_any_user_json(admin, testapp, dbsession):
-    created = admin.post("/api/v1/users", {"email": "hash@example.com", "role": "agent",
-                                           "password": "some long password"})
+    created = admin.post(
+        "/api/v1/users",
+        {"email": "hash@example.com", "role": "agent", "password": "some long password"},
+    )
     assert created.status_int == 201
     user_id = created.json["id"]
     stored = dbsession.get(User, user_id).password_hash
@@ -560,3 +587,15 @@ def test_no_password_hash_in_any_user_json(admin, testapp, dbsession):
         assert not any("password" in str(key) for key in _walk_keys(res.json)), res.json
         assert stored not in res.text
         assert "$2b$" not in res.text
+
+
+def test_an_admin_cannot_lock_themselves_out(admin, dbsession):
+    me = admin.user
+    res = admin.patch(f"/api/v1/users/{me.id}", {"is_active": False})
+    assert res.status_int == 400
+    assert "deactivate your own" in res.json["error"]["fields"]["is_active"]
+    res = admin.patch(f"/api/v1/users/{me.id}", {"role": "manager"})
+    assert res.status_int == 400
+    assert "role" in res.json["error"]["fields"]
+    dbsession.expire_all()
+    assert admin.get("/api/v1/me").json["role"] == "admin"

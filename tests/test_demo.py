@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zoneinfo
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import phonenumbers
@@ -250,6 +250,15 @@ def test_refuses_to_load_twice(dbsession, summary):
 def test_rejects_impossible_sizes(dbsession, accounts, contacts):
     with pytest.raises(DemoDataError):
         load_demo(dbsession, accounts=accounts, contacts=contacts)
+
+
+def test_reference_time_moves_the_history(dbsession):
+    reference = datetime(2030, 6, 1, tzinfo=UTC)
+    load_demo(dbsession, accounts=5, contacts=20, reference_time=reference)
+    records = [*all_accounts(dbsession), *all_contacts(dbsession)]
+    assert all(reference - HISTORY <= r.created_at < reference for r in records)
+    with pytest.raises(DemoDataError, match="timezone-aware"):
+        load_demo(dbsession, accounts=5, contacts=20, reference_time=datetime(2030, 6, 1))
 
 
 def load_into_fresh_database(seed: int) -> dict[str, list[tuple[Any, ...]]]:

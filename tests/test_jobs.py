@@ -55,13 +55,26 @@ class CountContacts:
         # Progress is written in its own transaction: visible while the job still runs.
         with self.session_factory() as reader:
             job = reader.scalars(select(Job).order_by(Job.id.desc())).first()
-            self.runs.append({"total": total, "status": job.status,
-                              "progress": job.progress_current, "message": job.message})
+            self.runs.append(
+                {
+                    "total": total,
+                    "status": job.status,
+                    "progress": job.progress_current,
+                    "message": job.message,
+                }
+            )
         return {"contacts": total, "label": label}
 
 
-def enqueue_in_transaction(session_factory, task, kind: str, params: dict[str, Any], *,
-                           commit: bool = True, before_commit=None) -> int:
+def enqueue_in_transaction(
+    session_factory,
+    task,
+    kind: str,
+    params: dict[str, Any],
+    *,
+    commit: bool = True,
+    before_commit=None,
+) -> int:
     manager = new_transaction_manager()
     manager.begin()
     session = tm_session(session_factory, manager)
@@ -93,11 +106,14 @@ def test_job_runs_after_commit_and_records_result_and_progress(
     function, task = counting
     for _ in range(3):
         make_contact()
-    job_id = enqueue_in_transaction(session_factory, task, "test.count_contacts",
-                                    {"label": "all"})
+    job_id = enqueue_in_transaction(session_factory, task, "test.count_contacts", {"label": "all"})
     assert len(function.runs) == 1
-    assert function.runs[0] == {"total": 3, "status": "running", "progress": 3,
-                                "message": "counted for all"}
+    assert function.runs[0] == {
+        "total": 3,
+        "status": "running",
+        "progress": 3,
+        "message": "counted for all",
+    }
     job = reload(dbsession, job_id)
     assert job.kind == "test.count_contacts"
     assert job.params == {"label": "all"}
@@ -119,16 +135,18 @@ def test_job_sees_rows_written_in_the_enqueuing_transaction(counting, session_fa
         for email in ("one@example.org", "two@example.org"):
             create_contact(session, Actor.system("test"), {"email": email})
 
-    job_id = enqueue_in_transaction(session_factory, task, "test.count_contacts",
-                                    {"label": "fresh"}, before_commit=add_contacts)
+    job_id = enqueue_in_transaction(
+        session_factory, task, "test.count_contacts", {"label": "fresh"}, before_commit=add_contacts
+    )
     assert reload(dbsession, job_id).result == {"contacts": 2, "label": "fresh"}
 
 
 def test_nothing_is_sent_when_the_transaction_aborts(counting, session_factory, dbsession):
     function, task = counting
     jobs_before = dbsession.scalar(select(func.count()).select_from(Job))
-    job_id = enqueue_in_transaction(session_factory, task, "test.count_contacts",
-                                    {"label": "never"}, commit=False)
+    job_id = enqueue_in_transaction(
+        session_factory, task, "test.count_contacts", {"label": "never"}, commit=False
+    )
     assert function.runs == []
     assert reload(dbsession, job_id) is None
     assert dbsession.scalar(select(func.count()).select_from(Job)) == jobs_before
@@ -144,8 +162,7 @@ def test_redelivered_message_does_not_run_a_succeeded_job_again(
     counting, session_factory, dbsession
 ):
     function, task = counting
-    job_id = enqueue_in_transaction(session_factory, task, "test.count_contacts",
-                                    {"label": "once"})
+    job_id = enqueue_in_transaction(session_factory, task, "test.count_contacts", {"label": "once"})
     assert len(function.runs) == 1
     finished = reload(dbsession, job_id).finished_at
     # The same message delivered a second time (a worker crashed before acknowledging).
@@ -164,8 +181,9 @@ def test_message_for_a_missing_job_does_nothing(counting, dbsession):
     assert reload(dbsession, 987654) is None
 
 
-def test_failing_job_is_marked_failed_and_its_work_rolled_back(register, session_factory,
-                                                                dbsession):
+def test_failing_job_is_marked_failed_and_its_work_rolled_back(
+    register, session_factory, dbsession
+):
     calls = []
 
     def explode(session, progress, *, email: str):
@@ -176,8 +194,9 @@ def test_failing_job_is_marked_failed_and_its_work_rolled_back(register, session
 
     task = register("test.explode", explode, retries=0)
     contacts = dbsession.scalar(select(func.count()).select_from(Contact))
-    job_id = enqueue_in_transaction(session_factory, task, "test.explode",
-                                    {"email": "half@example.org"})
+    job_id = enqueue_in_transaction(
+        session_factory, task, "test.explode", {"email": "half@example.org"}
+    )
     assert calls == ["half@example.org"]
     job = reload(dbsession, job_id)
     assert job.status == "failed"
@@ -190,8 +209,7 @@ def test_failing_job_is_marked_failed_and_its_work_rolled_back(register, session
     assert dbsession.scalar(select(func.count()).select_from(Contact)) == contacts
 
 
-def test_failing_job_is_retried_until_retries_are_exhausted(register, session_factory,
-                                                             dbsession):
+def test_failing_job_is_retried_until_retries_are_exhausted(register, session_factory, dbsession):
     calls = []
 
     def always_fails(session, progress, *, n: int):
@@ -227,8 +245,9 @@ def test_job_that_fails_once_then_succeeds(register, session_factory, dbsession)
     assert job.attempts == 2
 
 
-def test_job_parameters_reach_the_function_whatever_their_names(register, session_factory,
-                                                               dbsession):
+def test_job_parameters_reach_the_function_whatever_their_names(
+    register, session_factory, dbsession
+):
     """Parameter names that huey itself uses for options must still reach the job."""
     received = []
 
@@ -237,8 +256,15 @@ def test_job_parameters_reach_the_function_whatever_their_names(register, sessio
         return params
 
     task = register("test.echo", echo, retries=0)
-    params = {"id": 7, "priority": "high", "timeout": 30, "delay": 5, "expires": "never",
-              "retries": 1, "task": "export"}
+    params = {
+        "id": 7,
+        "priority": "high",
+        "timeout": 30,
+        "delay": 5,
+        "expires": "never",
+        "retries": 1,
+        "task": "export",
+    }
     job_id = enqueue_in_transaction(session_factory, task, "test.echo", params)
     assert received == [params]
     job = reload(dbsession, job_id)
@@ -249,8 +275,9 @@ def test_job_parameters_reach_the_function_whatever_their_names(register, sessio
 # ---------------------------------------------------------------- the API
 
 
-def test_jobs_api_shows_status_and_progress(admin, counting, session_factory, dbsession,
-                                            make_contact, register):
+def test_jobs_api_shows_status_and_progress(
+    admin, counting, session_factory, dbsession, make_contact, register
+):
     _, task = counting
     make_contact()
     done = enqueue_in_transaction(session_factory, task, "test.count_contacts", {"label": "api"})
@@ -258,8 +285,9 @@ def test_jobs_api_shows_status_and_progress(admin, counting, session_factory, db
     def explode(session, progress):
         raise RuntimeError("no luck")
 
-    failed = enqueue_in_transaction(session_factory, register("test.explode", explode, retries=0),
-                                    "test.explode", {})
+    failed = enqueue_in_transaction(
+        session_factory, register("test.explode", explode, retries=0), "test.explode", {}
+    )
 
     res = admin.get(f"{API}/jobs")
     assert res.status_int == 200, res.text
@@ -296,8 +324,12 @@ def test_jobs_api_errors(admin, anonymous, login):
     assert anonymous.get(f"{API}/jobs/1").status_int == 401
     assert login(Role.AGENT).get(f"{API}/jobs").status_int == 403
     assert login(Role.DATA_STEWARD).get(f"{API}/jobs").status_int == 200
-    for params, name in (({"status": "sleeping"}, "status"), ({"limit": "0"}, "limit"),
-                         ({"limit": "201"}, "limit"), ({"sort": "id"}, "sort")):
+    for params, name in (
+        ({"status": "sleeping"}, "status"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "201"}, "limit"),
+        ({"sort": "id"}, "sort"),
+    ):
         res = admin.get(f"{API}/jobs", params)
         assert res.status_int == 400, params
         assert name in res.json["error"]["fields"]

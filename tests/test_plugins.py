@@ -79,8 +79,14 @@ class BuiltApp:
     def login(self, role: str = "admin") -> ApiClient:
         email = f"{role}-{next(_emails)}@example.com"
         with self.registry["dbsession_factory"]() as session:
-            create_user(session, Actor.system("test"), email=email, password=TEST_PASSWORD,
-                        role=role, bcrypt_rounds=4)
+            create_user(
+                session,
+                Actor.system("test"),
+                email=email,
+                password=TEST_PASSWORD,
+                role=role,
+                bcrypt_rounds=4,
+            )
             session.commit()
         testapp = self.testapp
         res = testapp.post_json("/api/v1/auth/login", {"email": email, "password": TEST_PASSWORD})
@@ -249,12 +255,26 @@ def overridden_health(request) -> dict[str, str]:
 class ConfiguresRoutes:
     @hookimpl
     def pivotal_configure(self, config) -> None:
-        add_endpoint(config, "api.throwaway.ping", "/throwaway/ping", "GET", ping,
-                     permission=None, public=True, tag="throwaway", summary="Ping")
+        add_endpoint(
+            config,
+            "api.throwaway.ping",
+            "/throwaway/ping",
+            "GET",
+            ping,
+            permission=None,
+            public=True,
+            tag="throwaway",
+            summary="Ping",
+        )
         # The core has committed its configuration already: this replaces its view
         # instead of raising a configuration conflict.
-        config.add_view(overridden_health, route_name="api.health", request_method="GET",
-                        renderer="json", permission=NO_PERMISSION_REQUIRED)
+        config.add_view(
+            overridden_health,
+            route_name="api.health",
+            request_method="GET",
+            renderer="json",
+            permission=NO_PERMISSION_REQUIRED,
+        )
 
 
 def test_hook_pivotal_configure(use_plugins, build_app):
@@ -283,8 +303,16 @@ class GrantsWave:
 
     @hookimpl
     def pivotal_configure(self, config) -> None:
-        add_endpoint(config, "api.throwaway.wave", "/throwaway/wave", "POST", wave,
-                     permission="throwaway:wave", tag="throwaway", summary="Wave")
+        add_endpoint(
+            config,
+            "api.throwaway.wave",
+            "/throwaway/wave",
+            "POST",
+            wave,
+            permission="throwaway:wave",
+            tag="throwaway",
+            summary="Wave",
+        )
 
 
 class GrantsToUnknownRole:
@@ -337,8 +365,9 @@ def test_hook_pivotal_register_tasks(use_plugins, build_app):
         session = tm_session(built.registry["dbsession_factory"], manager)
         for email in ("ada@acme.com", "grace@acme.com", "alan@other.com"):
             create_contact(session, Actor.system("test"), {"email": email})
-        job_id = enqueue(session, plugin.task, "throwaway.count_contacts",
-                         {"domain": "acme.com"}).id
+        job_id = enqueue(
+            session, plugin.task, "throwaway.count_contacts", {"domain": "acme.com"}
+        ).id
     # huey runs immediately in tests: the task ran when the transaction committed.
     with built.registry["dbsession_factory"]() as session:
         job = session.get(Job, job_id)
@@ -507,8 +536,7 @@ def test_hook_pivotal_record_changed(admin, make_contact, change_recorder):
     assert (actor.user_id, actor.source) == (admin.user.id, "api")
 
 
-def test_hook_pivotal_record_changed_not_for_unchanged_values(admin, make_contact,
-                                                              change_recorder):
+def test_hook_pivotal_record_changed_not_for_unchanged_values(admin, make_contact, change_recorder):
     contact = make_contact(first_name="Pat")
     before = len(change_recorder.calls)
     res = admin.patch(f"/api/v1/contacts/{contact.id}", {"first_name": "Pat"})

@@ -532,3 +532,14 @@ def test_sidebar_links_to_the_admin_pages_by_permission(web_login):
     page = agent.get("/jobs")  # the 403 page keeps the sidebar
     links = {a["href"] for a in page.html.select("nav a.nav-item")}
     assert links and not {"/jobs", "/users", "/admin/plugins"} & links
+
+
+def test_dashboard_groups_the_fields_of_one_change(web_login, make_contact):
+    client = web_login("admin")
+    contact = make_contact(first_name="Dana", last_name="Ames", title="CTO")
+    page = client.get("/")
+    assert page.status_int == 200
+    lines = [li for li in page.html.select(".timeline li") if f"contact {contact.id}" in li.text]
+    # The fixture writes all fields of the creation in one change: one line lists them.
+    assert len(lines) == 1
+    assert "first_name" in lines[0].text and "last_name" in lines[0].text

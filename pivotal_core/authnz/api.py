@@ -20,7 +20,9 @@ def client_address(request: Request) -> str | None:
     of the app appended to X-Forwarded-For (a client can forge the rest of that header)."""
     trusted = int(request.registry.settings["web.trusted_proxies"])
     if trusted > 0:
-        hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+        hops = [
+            h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()
+        ]
         if len(hops) >= trusted:
             return hops[-trusted]
     return request.remote_addr

@@ -12,7 +12,6 @@ MAX_PASSWORD_BYTES = 72
 MIN_PASSWORD_LENGTH = 10
 
 
-
 @functools.cache
 def _dummy_hash(rounds: int) -> bytes:
     """Checked when no user matches, at the real cost, so that a login takes as long

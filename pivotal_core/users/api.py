@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pyramid.request import Request
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 
 from pivotal_core.api.endpoints import add_endpoint
 from pivotal_core.api.pagination import SortKey, keyset_page, list_query_schema
@@ -30,13 +30,7 @@ def list_users(request: Request):
     params = request.validated_query
     stmt = select(User)
     if params["q"]:
-        q = params["q"].strip().lower()
-        stmt = stmt.where(
-            or_(
-                User.email.contains(q, autoescape=True),
-                func.lower(User.full_name).contains(q, autoescape=True),
-            )
-        )
+        stmt = stmt.where(services.search_users(params["q"]))
     if params["deleted"] == "only":
         stmt = stmt.where(User.is_active.is_(False))
     page = keyset_page(

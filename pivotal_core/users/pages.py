@@ -12,7 +12,7 @@ from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.interfaces import IRoutesMapper
 from pyramid.request import Request
 from pyramid.view import view_config
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, select
 
 from pivotal_core.api.pagination import SortKey
 from pivotal_core.api.records import request_actor
@@ -33,14 +33,6 @@ ACTIVITY_LIMIT = 50
 
 def _when(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%d %H:%M") if value else None
-
-
-def search_users(q: str) -> Any:
-    needle = q.strip().lower()
-    return or_(
-        User.email.contains(needle, autoescape=True),
-        func.lower(User.full_name).contains(needle, autoescape=True),
-    )
 
 
 class UserTable(DataTable):
@@ -75,7 +67,7 @@ USERS_TABLE = UserTable(
         "created_at": SortKey("created_at", User.created_at, "datetime"),
     },
     default_sort="email",
-    search=search_users,
+    search=services.search_users,
     detail_route="web.user",
     list_route="web.users",
 )

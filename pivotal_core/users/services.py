@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from pivotal_core.audit.services import Actor, record_changes
@@ -107,6 +107,12 @@ def update_user(session: Session, actor: Actor, user: User, values: dict[str, An
             setattr(user, name, values[name])
     if user.role == Role.CLIENT and user.organisation_id is None:
         raise ValidationFailed({"organisation_id": "is required for client users"})
+    if actor.user_id == user.id:
+        # Nobody locks themselves out: another admin has to do it.
+        if "is_active" in changes and not user.is_active:
+            raise ValidationFailed({"is_active": "you cannot deactivate your own account"})
+        if "role" in changes and changes["role"][0] == Role.ADMIN:
+            raise ValidationFailed({"role": "you cannot take the admin role from yourself"})
     if "is_active" in changes and not user.is_active:
         revoke_all_tokens(session, user)
     if "role" in changes:
@@ -135,6 +141,15 @@ def change_password(
     revoke_all_tokens(session, user)
     session.flush()
     record_changes(session, actor, "user", user.id, "update", {"password": ("***", "***")})
+
+
+def search_users(q: str) -> Any:
+    """Users whose email or name contains ``q`` (case-insensitive)."""
+    needle = q.strip().lower()
+    return or_(
+        User.email.contains(needle, autoescape=True),
+        func.lower(User.full_name).contains(needle, autoescape=True),
+    )
 
 
 def count_users(session: Session) -> int:

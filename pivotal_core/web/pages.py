@@ -21,6 +21,7 @@ from pivotal_core.contacts.models import Contact
 from pivotal_core.errors import PivotalError
 from pivotal_core.jobs.models import Job
 from pivotal_core.users.models import User
+from pivotal_core.users.services import search_users
 from pivotal_core.web.navigation import navigation
 from pivotal_core.web.session import clear_session_cookie, renew_if_half_spent, set_session_cookie
 
@@ -35,14 +36,22 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-@view_config(route_name="web.login", request_method="GET", renderer="web/login.jinja2",
-             permission=NO_PERMISSION_REQUIRED)
+@view_config(
+    route_name="web.login",
+    request_method="GET",
+    renderer="web/login.jinja2",
+    permission=NO_PERMISSION_REQUIRED,
+)
 def login_form(request: Request) -> dict[str, Any]:
     return {"next": safe_next(request.GET.get("next")), "email": "", "error": None}
 
 
-@view_config(route_name="web.login", request_method="POST", renderer="web/login.jinja2",
-             permission=NO_PERMISSION_REQUIRED)
+@view_config(
+    route_name="web.login",
+    request_method="POST",
+    renderer="web/login.jinja2",
+    permission=NO_PERMISSION_REQUIRED,
+)
 def login_submit(request: Request):
     from pivotal_core.authnz.api import client_address
 
@@ -91,24 +100,43 @@ def dashboard(request: Request) -> dict[str, Any]:
     if Permission.CONTACTS_READ in allowed:
         counts.append(("Contacts", count(Contact), "web.contacts"))
     if Permission.JOBS_READ in allowed:
-        counts.append(("Running jobs", count(Job, Job.status.in_(("queued", "running"))), "web.jobs"))
+        counts.append(
+            ("Running jobs", count(Job, Job.status.in_(("queued", "running"))), "web.jobs")
+        )
     if Permission.USERS_READ in allowed:
         counts.append(("Users", count(User, User.is_active.is_(True)), "web.users"))
-    activity = []
+    activity: list[dict[str, Any]] = []
     if Permission.AUDIT_READ in allowed:
-        activity = list(
-            session.scalars(
-                select(AuditEvent)
-                .where(AuditEvent.entity.in_(("account", "contact")))
-                .order_by(AuditEvent.id.desc())
-                .limit(20)
-            )
+        events = session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.entity.in_(("account", "contact")))
+            .order_by(AuditEvent.id.desc())
+            .limit(300)
         )
+        activity = group_changes(events, limit=15)
     return {"counts": counts, "activity": activity}
 
 
-@view_config(route_name="web.search", renderer="web/search_results.jinja2",
-             permission=Permission.ME)
+def group_changes(events, limit: int) -> list[dict[str, Any]]:
+    """One line per change of a record: events of one request (or job) on one record are
+    the fields of a single change."""
+    groups: list[dict[str, Any]] = []
+    for event in events:
+        # Without a request or job id, the events of one write share their timestamp.
+        origin = event.request_id or event.job_id or event.created_at
+        key = (event.entity, event.entity_id, event.action, origin)
+        if groups and groups[-1]["key"] == key:
+            groups[-1]["fields"].append(event.field)
+            continue
+        if len(groups) == limit:
+            break
+        groups.append({"key": key, "event": event, "fields": [event.field]})
+    return groups
+
+
+@view_config(
+    route_name="web.search", renderer="web/search_results.jinja2", permission=Permission.ME
+)
 def global_search(request: Request) -> dict[str, Any]:
     """Accounts, contacts and users matching ``q``, as the top bar's dropdown."""
     from pivotal_core.accounts.api import search_accounts
@@ -120,24 +148,46 @@ def global_search(request: Request) -> dict[str, Any]:
     if len(q) >= 2:
         session = request.dbsession
         if Permission.ACCOUNTS_READ in allowed:
-            rows = session.scalars(select(Account).where(search_accounts(q)).order_by(Account.name).limit(6))
-            groups.append(("Accounts", [
-                (a.name, a.domain or "", request.route_path("web.account", id=a.id)) for a in rows
-            ]))
-        if Permission.CONTACTS_READ in allowed:
-            rows = session.scalars(select(Contact).where(search_contacts(q)).order_by(Contact.id).limit(6))
-            groups.append(("Contacts", [
-                (c.full_name or c.email or f"Contact {c.id}", c.email or "",
-                 request.route_path("web.contact", id=c.id)) for c in rows
-            ]))
-        if Permission.USERS_READ in allowed:
-            needle = q.lower()
             rows = session.scalars(
-                select(User).where(User.email.contains(needle, autoescape=True)).limit(4)
+                select(Account).where(search_accounts(q)).order_by(Account.name).limit(6)
             )
-            groups.append(("Users", [
-                (u.full_name or u.email, u.email, request.route_path("web.user", id=u.id)) for u in rows
-            ]))
+            groups.append(
+                (
+                    "Accounts",
+                    [
+                        (a.name, a.domain or "", request.route_path("web.account", id=a.id))
+                        for a in rows
+                    ],
+                )
+            )
+        if Permission.CONTACTS_READ in allowed:
+            rows = session.scalars(
+                select(Contact).where(search_contacts(q)).order_by(Contact.id).limit(6)
+            )
+            groups.append(
+                (
+                    "Contacts",
+                    [
+                        (
+                            c.full_name or c.email or f"Contact {c.id}",
+                            c.email or "",
+                            request.route_path("web.contact", id=c.id),
+                        )
+                        for c in rows
+                    ],
+                )
+            )
+        if Permission.USERS_READ in allowed:
+            rows = session.scalars(select(User).where(search_users(q)).limit(4))
+            groups.append(
+                (
+                    "Users",
+                    [
+                        (u.full_name or u.email, u.email, request.route_path("web.user", id=u.id))
+                        for u in rows
+                    ],
+                )
+            )
     return {"q": q, "groups": [(name, items) for name, items in groups if items]}
 
 
@@ -150,8 +200,11 @@ def forbidden(exc: HTTPForbidden, request: Request):
             return {"status": 401, "title": "Signed out", "message": "Sign in again."}
         return HTTPFound(location=request.route_path("web.login", _query={"next": request.path_qs}))
     request.response.status_int = 403
-    return {"status": 403, "title": "Not allowed",
-            "message": "Your role does not give access to this page."}
+    return {
+        "status": 403,
+        "title": "Not allowed",
+        "message": "Your role does not give access to this page.",
+    }
 
 
 @notfound_view_config(renderer="web/error.jinja2")
@@ -240,5 +293,8 @@ def pivotal_error_page(exc: PivotalError, request: Request) -> dict[str, Any]:
     """A user-caused error outside the API (a bad cursor in a link, a stale record)."""
     request.response.status_int = exc.status
     details = "; ".join(f"{k}: {v}" for k, v in exc.fields.items())
-    return {"status": exc.status, "title": "That did not work",
-            "message": exc.message + (f" ({details})" if details else "")}
+    return {
+        "status": exc.status,
+        "title": "That did not work",
+        "message": exc.message + (f" ({details})" if details else ""),
+    }
