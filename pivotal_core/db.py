@@ -165,7 +165,9 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 def tm_session(factory: sessionmaker[Session], manager: Any) -> Session:
     """A session joined to ``manager`` (a transaction manager): commit and abort follow it."""
     session = factory()
-    zope.sqlalchemy.register(session, transaction_manager=manager)
+    # "changed" from the start: a transaction that only ran Core statements (bulk inserts,
+    # audit batches) must commit too, not be taken for read-only and rolled back.
+    zope.sqlalchemy.register(session, transaction_manager=manager, initial_state="changed")
     # Services enqueue jobs after commit through the manager the session follows.
     session.info["transaction_manager"] = manager
     return session

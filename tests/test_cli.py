@@ -113,3 +113,20 @@ def test_plugins_lists_installed_plugins(ini):
     for name in installed_plugin_names():
         assert name in result.output
         assert "enabled" in result.output
+
+
+def test_demo_loads_once_and_prints_a_login(ini):
+    invoke(ini, "db", "upgrade")
+    args = ["demo", "--accounts", "5", "--contacts", "20", "--admin-password", "demo password 1"]
+    result = invoke(ini, *args)
+    assert result.exit_code == 0, result.output
+    assert "loaded 5 accounts and 20 contacts" in result.output
+    assert "admin login: admin@pivotal.example.com / demo password 1" in result.output
+    again = CliRunner().invoke(cli, ["-c", str(ini), *args])
+    assert again.exit_code == 1, again.output
+    assert "--if-empty" in again.output and "Traceback" not in again.output
+    skipped = invoke(ini, *args, "--if-empty")
+    assert skipped.exit_code == 0
+    assert "not loaded again" in skipped.output
+    assert "admin login:" in skipped.output
+    assert rows(ini, "SELECT count(*) FROM contacts") == [(20,)]

@@ -122,16 +122,22 @@ def demo(
     """Load deterministic demo data and create an admin login."""
     from sqlalchemy import func, select
 
+    from pivotal_core.accounts.models import Account
     from pivotal_core.audit.services import Actor
     from pivotal_core.contacts.models import Contact
-    from pivotal_core.demo import load_demo
+    from pivotal_core.demo import DemoDataError, load_demo
     from pivotal_core.users.models import User
     from pivotal_core.users.services import create_user, get_user
 
     registry = ctx.registry
 
     def has_data(session) -> bool:
-        return bool(session.scalar(select(func.count()).select_from(Contact)))
+        # Soft-deleted records count: the demo only loads into an empty database.
+        for model in (Account, Contact):
+            stmt = select(func.count()).select_from(model).execution_options(include_deleted=True)
+            if session.scalar(stmt):
+                return True
+        return False
 
     if if_empty and run_in_transaction(registry, has_data):
         click.echo("database already holds data; demo data not loaded again")
@@ -143,12 +149,15 @@ def demo(
                 bar.update(current - done[0])
                 done[0] = current
 
-            summary = run_in_transaction(
-                registry,
-                lambda s: load_demo(
-                    s, accounts=accounts, contacts=contacts, seed=seed, progress=progress
-                ),
-            )
+            try:
+                summary = run_in_transaction(
+                    registry,
+                    lambda s: load_demo(
+                        s, accounts=accounts, contacts=contacts, seed=seed, progress=progress
+                    ),
+                )
+            except DemoDataError as exc:
+                raise click.ClickException(f"{exc} (use --if-empty to skip the data)") from exc
         click.echo(
             f"loaded {summary.accounts} accounts and {summary.contacts} contacts "
             f"in {summary.seconds:.1f}s"

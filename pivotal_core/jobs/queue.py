@@ -12,7 +12,6 @@ from typing import Any
 
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
 from sqlalchemy.orm import Session, sessionmaker
-from zope.sqlalchemy import mark_changed
 
 from pivotal_core.db import new_transaction_manager, tm_session
 from pivotal_core.jobs import services
@@ -103,9 +102,6 @@ def register_task(
                 session = tm_session(factory, manager)
                 session.info["pivotal.hooks"] = context.hooks
                 result = function(session, progress, **(params or {}))
-                # Commit even a read-only task: rolling it back would, on a shared
-                # connection, also undo the progress written in between.
-                mark_changed(session)
         except Exception as exc:
             # Recorded on the job, then re-raised so that huey retries it with backoff.
             services.fail(factory, job_id, exc, final=not task or not task.retries)
