@@ -4,6 +4,7 @@ in one sitting. It shows every part of the channel contract and one API endpoint
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import colander
@@ -14,6 +15,7 @@ from pivotal_core import hookimpl
 from pivotal_core.api.endpoints import add_endpoint
 from pivotal_core.api.validation import Text
 from pivotal_core.authnz.permissions import PermissionGrant
+from pivotal_core.web.templating import add_template_dir
 
 GREET_PERMISSION = "hello:greet"
 GREETING_SETTING = "hello_channel.greeting"
@@ -31,9 +33,7 @@ class HelloCampaignSettings(colander.MappingSchema):
     greeting = colander.SchemaNode(
         Text(),
         preparer=_strip,
-        validator=colander.Length(
-            min=1, max=GREETING_MAX_LENGTH, min_err="may not be blank"
-        ),
+        validator=colander.Length(min=1, max=GREETING_MAX_LENGTH, min_err="may not be blank"),
         description="Words put before each recipient's name, e.g. 'Good morning'",
     )
 
@@ -126,10 +126,24 @@ class HelloChannel:
         return problems, valid, recipients
 
 
+def greeting_for(request: Request, name: str) -> str:
+    return f"{request.registry.settings[GREETING_SETTING]} {name}"
+
+
 def greet(request: Request) -> dict[str, str]:
     """``POST /api/v1/hello/greet``: the site's greeting followed by the given name."""
-    greeting = request.registry.settings[GREETING_SETTING]
-    return {"greeting": f"{greeting} {request.validated['name']}"}
+    return {"greeting": greeting_for(request, request.validated["name"])}
+
+
+def hello_page(request: Request) -> dict[str, Any]:
+    """``/hello`` in the staff UI: the same greeting, from a form."""
+    name = request.POST.get("name", "").strip() if request.method == "POST" else ""
+    error = None
+    if request.method == "POST" and not 0 < len(name) <= 100:
+        error = "Enter a name of 1 to 100 characters."
+        request.response.status_int = 400
+    greeting = greeting_for(request, name) if name and error is None else None
+    return {"name": name, "greeting": greeting, "error": error, "channel": HelloChannel()}
 
 
 # --------------------------------------------------------------------------
@@ -173,6 +187,16 @@ def pivotal_configure(config: Configurator) -> None:
         body=HelloGreetRequest(),
         response=HelloGreetResponse(),
     )
+    # A staff UI page, with its template in the plugin's folder (a theme may override it).
+    add_template_dir(config, Path(__file__).parent / "templates", owner="plugin")
+    config.add_route("hello.page", "/hello")
+    config.add_view(
+        hello_page,
+        route_name="hello.page",
+        request_method=("GET", "POST"),
+        renderer="hello/page.jinja2",
+        permission=GREET_PERMISSION,
+    )
 
 
 @hookimpl
@@ -181,7 +205,7 @@ def pivotal_navigation(request: Request) -> Iterable[dict[str, Any]]:
         {
             "section": "Campaigns",
             "label": "Hello channel",
-            "route": "api.hello.greet",
+            "route": "hello.page",
             "permission": GREET_PERMISSION,
             "order": 900,
         }

@@ -72,7 +72,7 @@ def test_navigation_item(app):
     assert {
         "section": "Campaigns",
         "label": "Hello channel",
-        "route": "api.hello.greet",
+        "route": "hello.page",
         "permission": "hello:greet",
         "order": 900,
     } in items
@@ -164,9 +164,7 @@ def test_presend_checks_report_a_missing_greeting(channel):
 
 def test_presend_checks_report_an_over_long_greeting(channel):
     campaign = Campaign({"greeting": "x" * 201}, [Person("Ada")])
-    assert channel.presend_checks(campaign) == [
-        "settings.greeting: Longer than maximum length 200"
-    ]
+    assert channel.presend_checks(campaign) == ["settings.greeting: Longer than maximum length 200"]
 
 
 def test_presend_checks_report_every_problem(channel):
@@ -235,3 +233,40 @@ def test_settings_template_renders():
     assert HelloChannel.templates == {
         "campaign_settings": "pivotal_hello_channel:templates/settings.jinja2"
     }
+
+
+def test_hello_page_in_the_staff_ui(web_login):
+    admin = web_login("admin")
+    page = admin.get("/hello")
+    assert page.status_int == 200
+    assert 'href="/hello"' in page.text  # the plugin's sidebar item links here
+    res = admin.post("/hello", {"name": "Ada"})
+    assert res.status_int == 200
+    assert "Hello Ada" in res.html.select_one(".flash-success").text
+    bad = admin.post("/hello", {"name": ""})
+    assert bad.status_int == 400
+    assert bad.html.select_one(".field-error") is not None
+    assert web_login("agent").get("/hello").status_int == 403
+
+
+def test_a_theme_template_overrides_the_plugin_template(app_settings, tmp_path):
+    """Lookup order: the theme's templates, then plugins', then the core's."""
+    import shutil
+
+    from pyramid_jinja2 import IJinja2Environment
+
+    from pivotal_core.app import make_app
+    from pivotal_core.web.templating import themes_dir
+
+    theme = tmp_path / "themes" / "custom"
+    shutil.copytree(themes_dir({}) / "pivotal", theme, ignore=shutil.ignore_patterns("templates"))
+    (theme / "templates" / "hello").mkdir(parents=True)
+    (theme / "templates" / "hello" / "page.jinja2").write_text("<p>Themed hello</p>")
+    settings = dict(app_settings)
+    settings.update({"pivotal.theme": "custom", "pivotal.themes_dir": str(tmp_path / "themes")})
+    env = make_app({}, settings).registry.getUtility(IJinja2Environment, name=".jinja2")
+    themed, path, _ = env.loader.get_source(env, "hello/page.jinja2")
+    assert themed == "<p>Themed hello</p>" and path.startswith(str(theme))
+    # Templates the theme does not override still come from the plugin and the core.
+    plain, path, _ = env.loader.get_source(env, "web/dashboard.jinja2")
+    assert "Dashboard" in plain and "pivotal_core" in path
