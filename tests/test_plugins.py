@@ -607,7 +607,7 @@ def test_hello_channel_enabled(build_app):
     assert admin.post("/api/v1/hello/greet", {"name": "Ada"}).json == {"greeting": "Hello Ada"}
     assert "hello:greet" in built.registry["pivotal.role_permissions"]["manager"]
     assert built.registry.settings["hello_channel.greeting"] == "Hello"
-    assert [item["route"] for item in built.navigation()] == ["api.hello.greet"]
+    assert [item["route"] for item in built.navigation()] == ["hello.page"]
     assert "/api/v1/hello/greet" in admin.get("/api/v1/openapi.json").json["paths"]
 
 
