@@ -608,6 +608,8 @@ def test_hello_channel_enabled(build_app):
     assert "hello:greet" in built.registry["pivotal.role_permissions"]["manager"]
     assert built.registry.settings["hello_channel.greeting"] == "Hello"
     assert [item["route"] for item in built.navigation()] == ["hello.page"]
+    assert "Hello channel" in admin.get("/").text  # the sidebar shows the plugin's item
+    assert admin.get("/hello").status_int == 200
     assert "/api/v1/hello/greet" in admin.get("/api/v1/openapi.json").json["paths"]
 
 
@@ -624,6 +626,9 @@ def test_hello_channel_disabled(build_app):
     assert all("hello:greet" not in permissions for permissions in roles.values())
     assert "hello_channel.greeting" not in built.registry.settings
     assert built.navigation() == []
+    assert admin.get("/hello").status_int == 404  # its staff UI page is gone too
+    dashboard = admin.get("/")
+    assert dashboard.status_int == 200 and "Hello channel" not in dashboard.text
     assert "/api/v1/hello/greet" not in admin.get("/api/v1/openapi.json").json["paths"]
     assert built.registry.pivotal_hooks.is_blocked("hello_channel")
 
