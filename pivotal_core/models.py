@@ -5,6 +5,16 @@ from pivotal_core.audit.models import AuditEvent
 from pivotal_core.authnz.models import LoginFailure, RefreshToken
 from pivotal_core.contacts.models import Contact, ContactIdentifier
 from pivotal_core.customfields.models import CustomFieldDefinition
+from pivotal_core.dataquality.models import (
+    DuplicateCandidate,
+    ErasedIdentity,
+    ImportBatch,
+    ImportMapping,
+    ImportRejection,
+    Merge,
+    RecordRedirect,
+    SurvivorshipRule,
+)
 from pivotal_core.jobs.models import Job
 from pivotal_core.users.models import User
 
@@ -14,6 +24,14 @@ __all__ = [
     "Contact",
     "ContactIdentifier",
     "CustomFieldDefinition",
+    "DuplicateCandidate",
+    "ErasedIdentity",
+    "ImportBatch",
+    "ImportMapping",
+    "ImportRejection",
+    "Merge",
+    "RecordRedirect",
+    "SurvivorshipRule",
     "Job",
     "LoginFailure",
     "RefreshToken",

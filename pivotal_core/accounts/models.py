@@ -37,6 +37,8 @@ class Account(IdMixin, TimestampMixin, SoftDeleteMixin, Base):
     custom_fields: Mapped[dict[str, Any]] = mapped_column(JSONValue, default=dict)
     # {field: {"source": ..., "batch": ..., "at": iso timestamp}}
     field_provenance: Mapped[dict[str, Any]] = mapped_column(JSONValue, default=dict)
+    # Set when the record was merged into another: the survivor (see record_redirects).
+    merged_into_id: Mapped[int | None] = mapped_column(BigInteger)
 
     parent: Mapped[Account | None] = relationship(remote_side="Account.id", lazy="raise")
 

@@ -26,9 +26,12 @@ class AuditEvent(IdMixin, Base):
     source: Mapped[str] = mapped_column(String(120))
     request_id: Mapped[str | None] = mapped_column(String(64))
     job_id: Mapped[int | None] = mapped_column(BigInteger)
+    # The import batch that made the change (undo finds its changes by this).
+    batch_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (
         Index("ix_audit_events_entity_entity_id_id", "entity", "entity_id", "id"),
         Index("ix_audit_events_job_id", "job_id"),
+        Index("ix_audit_events_batch_id", "batch_id"),
     )

@@ -23,6 +23,7 @@ class Actor:
     source: str
     request_id: str | None = None
     job_id: int | None = None
+    batch_id: int | None = None
     user: Any = field(default=None, compare=False, repr=False)
 
     @classmethod
@@ -76,6 +77,7 @@ class AuditBuffer:
                     "source": self.actor.source,
                     "request_id": self.actor.request_id,
                     "job_id": self.actor.job_id,
+                    "batch_id": self.actor.batch_id,
                     "created_at": now,
                 }
             )

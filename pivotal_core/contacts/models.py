@@ -37,6 +37,8 @@ class Contact(IdMixin, TimestampMixin, SoftDeleteMixin, Base):
     tags: Mapped[list[str]] = mapped_column(JSONValue, default=list)
     custom_fields: Mapped[dict[str, Any]] = mapped_column(JSONValue, default=dict)
     field_provenance: Mapped[dict[str, Any]] = mapped_column(JSONValue, default=dict)
+    # Set when the record was merged into another: the survivor (see record_redirects).
+    merged_into_id: Mapped[int | None] = mapped_column(BigInteger)
 
     account: Mapped[Account | None] = relationship(lazy="raise")
     identifiers: Mapped[list[ContactIdentifier]] = relationship(
