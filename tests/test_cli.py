@@ -130,3 +130,42 @@ def test_demo_loads_once_and_prints_a_login(ini):
     assert "not loaded again" in skipped.output
     assert "admin login:" in skipped.output
     assert rows(ini, "SELECT count(*) FROM contacts") == [(20,)]
+
+
+def test_worker_runs_a_queued_job_from_the_sqlite_queue(ini):
+    """`pivotal worker` against the embedded default: a job queued by another process runs,
+    and its progress is written even though SQLite allows one writer at a time."""
+    import subprocess
+    import sys
+    import time
+
+    invoke(ini, "db", "upgrade")
+    invoke(ini, "demo", "--accounts", "2", "--contacts", "6", "--admin-password", "demo password 1")
+    script = (
+        "from pivotal_core.cli import Context, run_in_transaction\n"
+        "from pivotal_core.jobs.services import enqueue\n"
+        "from pivotal_core.jobs.queue import registered_task\n"
+        f"reg = Context({str(ini)!r}).registry\n"
+        "task = registered_task(reg['pivotal.huey'], 'contacts.delete_selected')\n"
+        "run_in_transaction(reg, lambda s: enqueue(s, task, 'contacts.delete_selected',"
+        " {'ids': [1, 2], 'actor_id': None}, total=2))\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "pivotal_core.cli", "-c", str(ini), "worker", "--workers", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        status = None
+        while time.monotonic() < deadline:
+            status = rows(ini, "SELECT status, progress_current FROM jobs")
+            if status and status[0][0] in ("succeeded", "failed"):
+                break
+            time.sleep(0.2)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=10)
+    assert status == [("succeeded", 2)]
+    assert rows(ini, "SELECT count(*) FROM contacts WHERE deleted_at IS NOT NULL") == [(2,)]

@@ -101,6 +101,7 @@ def register_task(
             with manager:
                 session = tm_session(factory, manager)
                 session.info["pivotal.hooks"] = context.hooks
+                progress.share(session)
                 result = function(session, progress, **(params or {}))
         except Exception as exc:
             # Recorded on the job, then re-raised so that huey retries it with backoff.

@@ -96,13 +96,24 @@ def fail(factory: sessionmaker[Session], job_id: int, exc: BaseException, *, fin
 
 
 class Progress:
-    """Reports progress of one job; writes at most every ``interval`` seconds."""
+    """Reports progress of one job; writes at most every ``interval`` seconds.
+
+    Progress is written in short transactions of its own so it shows while the job runs.
+    SQLite allows one writer at a time, and the job's own transaction holds that lock, so
+    there progress is written in the job's transaction (``share``) and shows at its end.
+    """
 
     def __init__(self, factory: sessionmaker[Session], job_id: int, interval: float = 0.5):
         self.factory = factory
         self.job_id = job_id
         self.interval = interval
         self._last = 0.0
+        self._shared: Session | None = None
+
+    def share(self, session: Session) -> None:
+        """Write through ``session`` when its database serialises writers (SQLite)."""
+        if session.get_bind().dialect.name == "sqlite":
+            self._shared = session
 
     def __call__(
         self,
@@ -120,7 +131,12 @@ class Progress:
             values["progress_total"] = total
         if message is not None:
             values["message"] = message[:500]
-        _write(self.factory, self.job_id, **values)
+        if self._shared is not None:
+            self._shared.execute(
+                update(Job).where(Job.id == self.job_id).values(updated_at=utcnow(), **values)
+            )
+        else:
+            _write(self.factory, self.job_id, **values)
 
 
 def get_job(session: Session, job_id: int) -> Job:
