@@ -61,6 +61,18 @@ class Contact(IdMixin, TimestampMixin, SoftDeleteMixin, Base):
         Index("ix_contacts_created_at_id", "created_at", "id"),
         Index("ix_contacts_updated_at_id", "updated_at", "id"),
         Index("ix_contacts_phone", "phone"),
+        # Quick search: case-insensitive prefix matches (LIKE 'abc%') on names and email.
+        Index(
+            "ix_contacts_last_name_search",
+            func.lower(last_name).label("last_name_lower"),
+            postgresql_ops={"last_name_lower": "text_pattern_ops"},
+        ),
+        Index(
+            "ix_contacts_first_name_search",
+            func.lower(first_name).label("first_name_lower"),
+            postgresql_ops={"first_name_lower": "text_pattern_ops"},
+        ),
+        Index("ix_contacts_email_search", "email", postgresql_ops={"email": "text_pattern_ops"}),
         Index("ix_contacts_country", "country"),
     )
 
