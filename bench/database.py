@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -36,6 +37,12 @@ def psycopg_conninfo(url: str) -> str:
     return f"postgresql://{rest}"
 
 
+def with_dbname(url: str, dbname: str) -> str:
+    """The same server and credentials as ``url``, another database."""
+    parts = urlsplit(psycopg_conninfo(url))
+    return urlunsplit(parts._replace(path=f"/{dbname}"))
+
+
 def ensure_database(url: str) -> bool:
     """Create the database of ``url`` when the server does not have it; True if created."""
     params = conninfo_to_dict(psycopg_conninfo(url))
@@ -59,6 +66,27 @@ def engine_for(url: str) -> Engine:
 def core_tables_exist(conn: Connection) -> bool:
     existing = set(inspect(conn).get_table_names())
     return all(name in existing for name in metadata.tables)
+
+
+def schema_gaps(url: str) -> list[str]:
+    """Tables and columns of the core models that the database lacks (a data set loaded
+    before the models changed): empty when the application can use it."""
+    engine = engine_for(url)
+    try:
+        with engine.connect() as conn:
+            inspector = inspect(conn)
+            existing = set(inspector.get_table_names())
+            gaps = []
+            for name, table in metadata.tables.items():
+                if name not in existing:
+                    gaps.append(f"table {name}")
+                    continue
+                columns = {column["name"] for column in inspector.get_columns(name)}
+                gaps += [f"column {name}.{c.name}" for c in table.columns
+                         if c.name not in columns]
+    finally:
+        engine.dispose()
+    return gaps
 
 
 def drop_schema(conn: Connection) -> None:

@@ -1,16 +1,23 @@
-"""Load generators for the API benchmarks: HTTP and raw-SQL clients run in child processes.
+"""Load generators for the HTTP benchmarks: HTTP and raw-SQL clients run in child processes.
 
 Each client process runs a few threads, each with one connection. A closed loop sends the
 next request as soon as the previous answer arrives; an open loop sends on a fixed schedule
 (``rate`` requests per second over all threads) and measures latency from the *scheduled*
 time, so a stalled server shows up in the figures instead of slowing the client down
 (no coordinated omission). Time stamps use ``time.monotonic``, one clock for all
-processes on Linux, so the parent can merge the windows of its children.
+processes on Linux, so the parent can merge the windows of its children. A request's
+latency ends when its answer has been read, before the client checks what it holds.
+
+Targets: ``contacts`` walks the list API by cursor, ``health`` asks for the health check,
+``sql`` walks the hand-written default page of the list API; ``page`` asks for one fixed
+path (with fixed headers, e.g. cookies) and checks each answer with a :class:`BodyCheck`,
+``queries`` runs fixed SQL statements, all of them per "request".
 """
 
 from __future__ import annotations
 
 import http.client
+import json
 import re
 import threading
 import time
@@ -30,6 +37,8 @@ CONTACTS_PATH = "/api/v1/contacts"
 HEALTH_PATH = "/api/v1/health"
 REQUEST_TIMEOUT = 10.0
 _NEXT_CURSOR = re.compile(rb'"next_cursor":\s*"([^"]+)"')
+# A row of the staff UI's data table (web/table.jinja2).
+HTML_ROW = b'<tr data-id="'
 
 
 class ContactsWalk:
@@ -71,11 +80,51 @@ class HealthWalk:
         pass
 
 
+class FixedPath:
+    """Always the same path."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+
+    def path(self) -> str:
+        return self._path
+
+    def saw(self, body: bytes) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class BodyCheck:
+    """What a 200 answer must hold to count as served: a failed or empty page must fail the
+    run, not make it fast. Cheap enough to run on every answer."""
+
+    html_rows: int | None = None  # exactly this many data-table rows (tr[data-id])
+    json_items: int | None = None  # exactly this many entries in the JSON list's "items"
+    contains: bytes = b""
+
+    def problem(self, body: bytes) -> str | None:
+        """None when the body is as expected, else what is wrong with it."""
+        if self.contains and self.contains not in body:
+            return f"the answer lacks {self.contains!r}: {body[:200]!r}"
+        if self.html_rows is not None:
+            rows = body.count(HTML_ROW)
+            if rows != self.html_rows:
+                return f"{rows} table rows (tr[data-id]) instead of {self.html_rows}"
+        if self.json_items is not None:
+            try:
+                items = len(json.loads(body)["items"])
+            except (ValueError, KeyError, TypeError):
+                return f"not a JSON list: {body[:200]!r}"
+            if items != self.json_items:
+                return f"{items} items instead of {self.json_items}"
+        return None
+
+
 @dataclass(frozen=True)
 class LoadSpec:
     """What one client process does; ``first_thread`` numbers its threads globally."""
 
-    target: str  # "contacts", "health" or "sql"
+    target: str  # "contacts", "health", "sql", "page" or "queries"
     mode: str  # "closed" or "open"
     threads: int
     first_thread: int
@@ -87,6 +136,14 @@ class LoadSpec:
     port: int = 0
     token: str | None = None
     conninfo: str = ""
+    # target "page": the path, extra request headers (cookies), what each answer holds.
+    path: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+    check: BodyCheck | None = None
+    # target "queries": statements and parameters, all run for each request; the first
+    # must return ``query_rows`` rows when that is set.
+    queries: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    query_rows: int | None = None
 
 
 @dataclass
@@ -114,29 +171,40 @@ def _share(total: int, index: int, parts: int) -> int:
 class _HttpClient:
     def __init__(self, spec: LoadSpec, thread_index: int) -> None:
         self.conn = http.client.HTTPConnection(spec.host, spec.port, timeout=REQUEST_TIMEOUT)
+        self.check = spec.check
+        self.walk: ContactsWalk | HealthWalk | FixedPath
+        if spec.target == "page":
+            self.headers = dict(spec.headers)
+            self.walk = FixedPath(spec.path)
+            return
         self.headers = {"Accept": "application/json"}
         if spec.token and spec.target != "health":
             self.headers["Authorization"] = f"Bearer {spec.token}"
-        self.walk: ContactsWalk | HealthWalk = (
-            HealthWalk() if spec.target == "health" else ContactsWalk(thread_index)
-        )
+        self.walk = HealthWalk() if spec.target == "health" else ContactsWalk(thread_index)
 
-    def once(self, result: ThreadResult) -> bool:
-        """One request; False when it failed (status other than 200, or no answer)."""
+    def once(self, result: ThreadResult) -> float | None:
+        """One request; the time its answer was read, or None when it failed (no answer,
+        a status other than 200, or a body the check refuses)."""
+        path = self.walk.path()
         try:
-            self.conn.request("GET", self.walk.path(), headers=self.headers)
+            self.conn.request("GET", path, headers=self.headers)
             response = self.conn.getresponse()
             body = response.read()
         except (OSError, http.client.HTTPException) as error:
             self.conn.close()
             result.errors.append(f"{type(error).__name__}: {error}")
-            return False
+            return None
+        done = time.monotonic()
         result.statuses[response.status] += 1
         if response.status != 200:
             result.errors.append(f"HTTP {response.status}: {body[:200]!r}")
-            return False
+            return None
+        problem = self.check.problem(body) if self.check else None
+        if problem:
+            result.errors.append(f"GET {path}: {problem}")
+            return None
         self.walk.saw(body)
-        return True
+        return done
 
     def close(self) -> None:
         self.conn.close()
@@ -156,26 +224,66 @@ class _SqlClient:
         self.after = 0
         self.pages = 0
 
-    def once(self, result: ThreadResult) -> bool:
+    def once(self, result: ThreadResult) -> float | None:
         try:
             rows = self.conn.execute(self.QUERY, (self.after, PAGE_SIZE)).fetchall()
         except psycopg.Error as error:
             result.errors.append(f"{type(error).__name__}: {error}")
-            return False
+            return None
+        done = time.monotonic()
         self.pages += 1
         if rows and self.pages < CURSOR_PAGES:
             self.after = rows[-1][0]
         else:
             self.after, self.pages = 0, 0
         result.statuses[200] += 1
-        return True
+        return done
 
     def close(self) -> None:
         self.conn.close()
 
 
+class _QueriesClient:
+    """Fixed statements, all of them per request, rows fetched into Python tuples: what
+    the database alone costs for one page."""
+
+    def __init__(self, spec: LoadSpec) -> None:
+        self.conn = psycopg.connect(spec.conninfo, autocommit=True)
+        self.queries = spec.queries
+        self.expected = spec.query_rows
+
+    def once(self, result: ThreadResult) -> float | None:
+        counts = []
+        try:
+            for query, params in self.queries:
+                counts.append(len(self.conn.execute(query, params).fetchall()))
+        except psycopg.Error as error:
+            result.errors.append(f"{type(error).__name__}: {error}")
+            return None
+        done = time.monotonic()
+        if self.expected is not None and counts and counts[0] != self.expected:
+            result.errors.append(f"the query returned {counts[0]} rows, not {self.expected}")
+            return None
+        result.statuses[200] += 1
+        return done
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+Client = _HttpClient | _SqlClient | _QueriesClient
+
+
+def _client(spec: LoadSpec, thread_index: int) -> Client:
+    if spec.target == "sql":
+        return _SqlClient(spec)
+    if spec.target == "queries":
+        return _QueriesClient(spec)
+    return _HttpClient(spec, thread_index)
+
+
 def _run_thread(
-    spec: LoadSpec, index: int, client: _HttpClient | _SqlClient, start: threading.Event,
+    spec: LoadSpec, index: int, client: Client, start: threading.Event,
     start_at: list[float], result: ThreadResult,
 ) -> None:
     start.wait()
@@ -190,8 +298,9 @@ def _run_thread(
                 began = time.monotonic()
                 if began >= deadline:
                     break
-                if client.once(result):
-                    result.latencies.append(time.monotonic() - began)
+                done = client.once(result)
+                if done is not None:
+                    result.latencies.append(done - began)
         else:
             interval = spec.total_threads / spec.rate
             scheduled = t0 + (global_index / spec.rate)
@@ -200,8 +309,9 @@ def _run_thread(
                 delay = scheduled - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-                if client.once(result):
-                    result.latencies.append(time.monotonic() - scheduled)
+                done = client.once(result)
+                if done is not None:
+                    result.latencies.append(done - scheduled)
                 scheduled += interval
         result.finished = time.monotonic()
     except Exception:  # noqa: BLE001  (handed to the parent, which raises it)
@@ -219,13 +329,9 @@ def run_client_process(
     Queue.
     """
     cpu_before = time.process_time()
-    clients: list[_HttpClient | _SqlClient] = []
+    clients: list[Client] = []
     try:
-        clients = [
-            _SqlClient(spec) if spec.target == "sql"
-            else _HttpClient(spec, spec.first_thread + i)
-            for i in range(spec.threads)
-        ]
+        clients = [_client(spec, spec.first_thread + i) for i in range(spec.threads)]
         start = threading.Event()
         start_at = [0.0]
         thread_results = [ThreadResult() for _ in range(spec.threads)]

@@ -29,8 +29,10 @@ CORE_DEFAULTS: dict[str, Any] = {
     "phone.default_region": "US",
     "web.trusted_proxies": "0",
     "web.session_ttl": "43200",
+    "dataquality.imports_dir": "var/imports",
     "api.default_page_size": "50",
     "api.max_page_size": "200",
+    "dataquality.source_priority": "manual salesforce hubspot",
 }
 
 # Settings that hold secrets: in production they must come from the environment.
@@ -49,7 +51,7 @@ INT_SETTINGS = (
     "web.session_ttl",
 )
 BOOL_SETTINGS = ("huey.immediate",)
-LIST_SETTINGS = ("pivotal.plugins",)
+LIST_SETTINGS = ("pivotal.plugins", "dataquality.source_priority")
 
 
 class SettingsError(RuntimeError):

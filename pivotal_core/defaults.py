@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pivotal_core import hookimpl
+from pivotal_core.dataquality import tasks as dataquality_tasks
 from pivotal_core.jobs import tasks
 
 
@@ -16,3 +17,4 @@ def pivotal_migration_locations() -> list[str]:
 @hookimpl
 def pivotal_register_tasks(huey) -> None:
     tasks.register(huey)
+    dataquality_tasks.register(huey)

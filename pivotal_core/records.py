@@ -140,6 +140,33 @@ def get_live_or_deleted(session: Session, model: type, record_id: int, entity: s
     return record
 
 
+MAX_REDIRECT_HOPS = 20
+
+
+def resolve_redirect(session: Session, model: type, entity: str, record_id: int) -> Any | None:
+    """The record ``record_id`` (deleted ones too) or, when it was merged into another,
+    the record it lives on as (following ``record_redirects``); None if there is none."""
+    from pivotal_core.dataquality.models import RecordRedirect
+
+    record = session.scalars(
+        select(model).where(model.id == record_id).execution_options(include_deleted=True)
+    ).first()
+    for _ in range(MAX_REDIRECT_HOPS):
+        if record is None or record.deleted_at is None or record.merged_into_id is None:
+            break
+        new_id = session.scalar(
+            select(RecordRedirect.new_id).where(
+                RecordRedirect.entity == entity, RecordRedirect.old_id == record.id
+            )
+        )
+        if new_id is None:
+            break
+        record = session.scalars(
+            select(model).where(model.id == new_id).execution_options(include_deleted=True)
+        ).first()
+    return record
+
+
 def soft_delete(session: Session, actor: Actor, entity: str, record: Any) -> None:
     if record.deleted_at is not None:
         return
@@ -172,7 +199,7 @@ def custom_field_definitions(session: Session, entity: str) -> dict[str, CustomF
     return {row.key: row for row in rows}
 
 
-def _check_custom_value(definition: CustomFieldDefinition, value: Any) -> Any:
+def check_custom_value(definition: CustomFieldDefinition, value: Any) -> Any:
     kind = definition.type
     if value is None:
         return None
@@ -219,7 +246,7 @@ def clean_custom_fields(session: Session, entity: str, values: Mapping[str, Any]
             errors[f"custom_fields.{key}"] = "is not a defined custom field"
             continue
         try:
-            cleaned[key] = _check_custom_value(definition, value)
+            cleaned[key] = check_custom_value(definition, value)
         except ValueError as exc:
             errors[f"custom_fields.{key}"] = str(exc)
     if errors:

@@ -169,3 +169,31 @@ def test_worker_runs_a_queued_job_from_the_sqlite_queue(ini):
         worker.wait(timeout=10)
     assert status == [("succeeded", 2)]
     assert rows(ini, "SELECT count(*) FROM contacts WHERE deleted_at IS NOT NULL") == [(2,)]
+
+
+def test_import_contacts_from_a_messy_csv_twice(ini, tmp_path):
+    """`pivotal import`: normalizes, reports rejected rows, and a second run changes nothing."""
+    invoke(ini, "db", "upgrade")
+    csv_path = tmp_path / "people.csv"
+    csv_path.write_text(
+        "First Name,Last Name,Email,Phone,Website\n"
+        "ADA,LOVELACE, Ada@Example.COM ,(650) 253-0000,https://www.example.com/about\n"
+        "Grace,Hopper,grace@example.com,12,example.com\n"
+        "ada,lovelace,ada@example.com,,\n",
+        encoding="utf-8",
+    )
+    rejected = tmp_path / "rejected.csv"
+    args = ["import", "contacts", str(csv_path), "--source", "crm-export", "--create-accounts"]
+    first = invoke(ini, *args, "--rejected", str(rejected))
+    assert first.exit_code == 0, first.output
+    assert "created                     1" in first.output
+    assert "skipped                     1" in first.output
+    assert rows(ini, "SELECT first_name, last_name, email, phone FROM contacts") == [
+        ("Ada", "Lovelace", "ada@example.com", "+16502530000")
+    ]
+    assert rows(ini, "SELECT domain FROM accounts") == [("example.com",)]
+    assert "phone: is not a valid phone number" in rejected.read_text(encoding="utf-8-sig")
+    second = invoke(ini, *args)
+    assert second.exit_code == 0, second.output
+    assert "unchanged                   1" in second.output
+    assert rows(ini, "SELECT count(*) FROM contacts") == [(1,)]

@@ -27,7 +27,7 @@ from pivotal_core.records import (
     apply_changes,
     clean_custom_fields,
     clean_fields,
-    get_live_or_deleted,
+    resolve_redirect,
     restore,
     soft_delete,
 )
@@ -117,11 +117,12 @@ def cleaners(default_region: str) -> dict[str, Any]:
 
 
 def get_account(session: Session, account_id: int, *, include_deleted: bool = False) -> Account:
-    if include_deleted:
-        return get_live_or_deleted(session, Account, account_id, ENTITY)
+    """The account ``account_id``; the id of a merged account gives the one it was merged into."""
     account = session.get(Account, account_id)
     if account is None or account.deleted_at is not None:
-        raise NotFound(f"Account {account_id} not found")
+        account = resolve_redirect(session, Account, ENTITY, account_id)
+        if account is None or (account.deleted_at is not None and not include_deleted):
+            raise NotFound(f"Account {account_id} not found")
     return account
 
 

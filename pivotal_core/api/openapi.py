@@ -32,6 +32,10 @@ def node_schema(node: colander.SchemaNode) -> dict[str, Any]:
         }
     elif isinstance(typ, JSONObject):
         schema = {"type": "object", "maxProperties": typ.max_keys}
+    elif isinstance(typ, colander.Sequence):
+        schema = {"type": "array", "items": node_schema(node.children[0])}
+    elif isinstance(typ, colander.List):
+        schema = {"type": "array"}
     elif isinstance(typ, colander.Boolean):
         schema = {"type": "boolean"}
     elif isinstance(typ, colander.Int):

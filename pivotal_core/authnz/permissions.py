@@ -31,6 +31,9 @@ class Permission(StrEnum):
     CAMPAIGNS_LAUNCH = "campaigns:launch"
     LEADS_READ = "leads:read"
     LEADS_REVIEW = "leads:review"
+    DATAQUALITY_READ = "dataquality:read"
+    DATAQUALITY_MERGE = "dataquality:merge"
+    PRIVACY_ERASE = "privacy:erase"
 
 
 class Role(StrEnum):
@@ -57,7 +60,8 @@ _STAFF_READ = {P.ME, P.ACCOUNTS_READ, P.CONTACTS_READ, P.JOBS_READ, P.CHANNELS_R
 
 CORE_ROLES: dict[str, frozenset[str]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.MANAGER: frozenset(set(Permission) - {P.USERS_WRITE}),
+    # Erasing personal data for good is for admins and data stewards only.
+    Role.MANAGER: frozenset(set(Permission) - {P.USERS_WRITE, P.PRIVACY_ERASE}),
     Role.CAMPAIGN_MANAGER: frozenset(
         _STAFF_READ
         | {P.AUDIT_READ, P.CUSTOM_FIELDS_READ, P.CAMPAIGNS_READ, P.CAMPAIGNS_WRITE}
@@ -67,6 +71,7 @@ CORE_ROLES: dict[str, frozenset[str]] = {
         _STAFF_READ
         | {P.ACCOUNTS_WRITE, P.ACCOUNTS_DELETE, P.CONTACTS_WRITE, P.CONTACTS_DELETE}
         | {P.AUDIT_READ, P.CUSTOM_FIELDS_READ, P.CUSTOM_FIELDS_WRITE}
+        | {P.DATAQUALITY_READ, P.DATAQUALITY_MERGE, P.PRIVACY_ERASE}
     ),
     Role.QA_REVIEWER: frozenset(_STAFF_READ | {P.AUDIT_READ, P.LEADS_READ, P.LEADS_REVIEW}),
     Role.AGENT: frozenset({P.ME, P.CONTACTS_READ, P.ACCOUNTS_READ, P.CAMPAIGNS_READ}),

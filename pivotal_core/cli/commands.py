@@ -218,3 +218,136 @@ def serve(ctx: Context, host: str, port: int, no_worker: bool, threads: int) -> 
         huey.create_consumer(workers=2, worker_type="thread").run()
     finally:
         server.close()
+
+
+@cli.command("import")
+@click.argument("entity", type=click.Choice(["contacts", "accounts"]))
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--source", required=True, help="Where the data comes from (survivorship ranks it).")
+@click.option(
+    "--mapping",
+    "mapping_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="JSON {column header: field}; suggested from the headers when not given.",
+)
+@click.option("--dry-run", is_flag=True, help="Compute everything, write nothing but the report.")
+@click.option("--create-accounts", is_flag=True, help="Create accounts missing for contacts.")
+@click.option("--override-manual", is_flag=True, help="Overwrite values people typed in.")
+@click.option(
+    "--as-of",
+    "as_of",
+    default=None,
+    help="When the data was true at its source (ISO 8601 with time zone).",
+)
+@click.option(
+    "--rejected",
+    "rejected_path",
+    type=click.Path(dir_okay=False),
+    help="Write the rejected rows with their reasons to this CSV file.",
+)
+@pass_context
+def import_file(
+    ctx: Context,
+    entity: str,
+    path: str,
+    source: str,
+    mapping_path: str | None,
+    dry_run: bool,
+    create_accounts: bool,
+    override_manual: bool,
+    as_of: str | None,
+    rejected_path: str | None,
+) -> None:
+    """Import a CSV or XLSX file of contacts or accounts, with a progress bar and a report."""
+    import json
+    from datetime import datetime
+    from pathlib import Path
+
+    from pivotal_core.audit.services import Actor
+    from pivotal_core.dataquality import services
+    from pivotal_core.dataquality.files import read_rows, sniff
+    from pivotal_core.dataquality.mapping import suggest_mapping, validate_mapping
+    from pivotal_core.dataquality.prepare import prepared_rows
+    from pivotal_core.dataquality.rows import ImportOptions
+    from pivotal_core.dataquality.storage import store_upload
+    from pivotal_core.errors import ValidationFailed
+
+    registry = ctx.registry
+    settings = registry.settings
+    kind = entity[:-1]
+    fmt = sniff(path)
+    if mapping_path:
+        mapping = json.loads(Path(mapping_path).read_text(encoding="utf-8"))
+    else:
+        mapping = suggest_mapping(kind, fmt.headers)
+        shown = ", ".join(f"{h} → {f}" for h, f in mapping.items() if f)
+        click.echo(f"mapping: {shown}")
+    problems = validate_mapping(kind, mapping)
+    if problems:
+        raise ValidationFailed(problems, "The column mapping cannot be used")
+    moment = None
+    if as_of:
+        try:
+            moment = datetime.fromisoformat(as_of)
+        except ValueError as exc:
+            raise click.BadParameter("use ISO 8601, e.g. 2026-11-01T00:00:00+00:00") from exc
+    total = sum(1 for _ in read_rows(path, fmt))
+    with open(path, "rb") as source_file:
+        stored_path, digest = store_upload(settings, source_file, Path(path).name)
+    actor = Actor.system(f"import:{source.strip().lower()}")
+    options = ImportOptions(create_accounts=create_accounts, override_manual=override_manual)
+
+    def work(session):
+        batch = services.create_batch(
+            session,
+            actor,
+            entity=kind,
+            source=source,
+            filename=Path(path).name,
+            stored_path=stored_path,
+            file_sha256=digest,
+            file_format=fmt.as_dict(),
+            mapping=mapping,
+            options=options,
+            as_of=moment,
+            dry_run=dry_run,
+        )
+        with click.progressbar(length=total, label=f"importing {total:,} rows") as bar:
+            done = [0]
+
+            def progress(current: int, *args, **kwargs) -> None:
+                bar.update(max(0, current - done[0]))
+                done[0] = max(done[0], current)
+
+            rows = prepared_rows(batch, settings["phone.default_region"], session)
+            counts = services.run_batch(session, batch, rows, progress, settings=settings)
+        return batch.id, counts
+
+    batch_id, counts = run_in_transaction(registry, work)
+    report = counts.as_dict()
+    click.echo(f"batch {batch_id}{' (dry run: nothing written)' if dry_run else ''}")
+    for key in (
+        "rows",
+        "created",
+        "updated",
+        "unchanged",
+        "skipped",
+        "duplicate_rows",
+        "accounts_created",
+        "audit_events",
+    ):
+        click.echo(f"  {key.replace('_', ' '):<18} {report.get(key, 0):>10,}")
+    for reason, count in sorted((report.get("skipped_reasons") or {}).items()):
+        click.echo(f"  skipped for {reason:<10} {count:>8,}")
+    if rejected_path and report.get("skipped"):
+
+        def write(session):
+            from pivotal_core.dataquality.models import ImportBatch
+
+            batch = session.get(ImportBatch, batch_id)
+            with open(rejected_path, "wb") as out:
+                for chunk in services.rejected_rows_csv(session, batch):
+                    out.write(chunk)
+
+        run_in_transaction(registry, write)
+        click.echo(f"rejected rows written to {rejected_path}")

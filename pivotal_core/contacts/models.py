@@ -61,6 +61,19 @@ class Contact(IdMixin, TimestampMixin, SoftDeleteMixin, Base):
         Index("ix_contacts_created_at_id", "created_at", "id"),
         Index("ix_contacts_updated_at_id", "updated_at", "id"),
         Index("ix_contacts_phone", "phone"),
+        # Imports match rows without an email on mobile numbers and LinkedIn URLs too.
+        Index(
+            "ix_contacts_mobile",
+            "mobile",
+            sqlite_where=text("mobile IS NOT NULL"),
+            postgresql_where=text("mobile IS NOT NULL"),
+        ),
+        Index(
+            "ix_contacts_linkedin_url",
+            "linkedin_url",
+            sqlite_where=text("linkedin_url IS NOT NULL"),
+            postgresql_where=text("linkedin_url IS NOT NULL"),
+        ),
         # Quick search: case-insensitive prefix matches (LIKE 'abc%') on names and email.
         Index(
             "ix_contacts_last_name_search",

@@ -29,8 +29,8 @@ from pivotal_core.records import (
     apply_changes,
     clean_custom_fields,
     clean_fields,
-    get_live_or_deleted,
     notify_record_changed,
+    resolve_redirect,
     restore,
     soft_delete,
 )
@@ -112,11 +112,12 @@ def cleaners(default_region: str) -> dict[str, Any]:
 
 
 def get_contact(session: Session, contact_id: int, *, include_deleted: bool = False) -> Contact:
-    if include_deleted:
-        return get_live_or_deleted(session, Contact, contact_id, ENTITY)
+    """The contact ``contact_id``; the id of a merged contact gives the one it was merged into."""
     contact = session.get(Contact, contact_id)
     if contact is None or contact.deleted_at is not None:
-        raise NotFound(f"Contact {contact_id} not found")
+        contact = resolve_redirect(session, Contact, ENTITY, contact_id)
+        if contact is None or (contact.deleted_at is not None and not include_deleted):
+            raise NotFound(f"Contact {contact_id} not found")
     return contact
 
 
@@ -142,7 +143,7 @@ def _check_account(session: Session, account_id: int) -> None:
         raise ValidationFailed({"account_id": f"account {account_id} does not exist"})
 
 
-def _clean_external_ids(values: dict[str, Any]) -> dict[str, str]:
+def clean_external_ids(values: dict[str, Any]) -> dict[str, str]:
     errors: dict[str, str] = {}
     cleaned: dict[str, str] = {}
     for source, value in values.items():
@@ -166,7 +167,7 @@ def _prepare(
     cleaned = clean_fields(values, cleaners(default_region))
     if custom is not None:
         cleaned["custom_fields"] = clean_custom_fields(session, ENTITY, custom)
-    external_ids = _clean_external_ids(external) if external is not None else None
+    external_ids = clean_external_ids(external) if external is not None else None
     contact_id = contact.id if contact is not None else None
     if "email" in cleaned:
         email = cleaned["email"]

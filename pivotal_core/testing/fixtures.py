@@ -267,6 +267,40 @@ def make_contact(dbsession):
     return factory
 
 
+@pytest.fixture
+def make_import_batch(dbsession):
+    """``make_import_batch(entity="contact", source="hubspot", as_of=None, dry_run=False,
+    **options)`` -> a committed import batch (its file is not needed: tests hand the
+    engine PreparedRows)."""
+    from pivotal_core.dataquality.services import create_batch
+
+    def factory(
+        entity: str = "contact",
+        source: str = "hubspot",
+        as_of: Any = None,
+        dry_run: bool = False,
+        **options: Any,
+    ):
+        batch = create_batch(
+            dbsession,
+            Actor.system("test"),
+            entity=entity,
+            source=source,
+            filename=f"{source}-{next(_counter)}.csv",
+            stored_path="/nonexistent/test-import.csv",
+            file_sha256="0" * 64,
+            file_format={"kind": "csv", "headers": []},
+            mapping={},
+            options=options,
+            as_of=as_of,
+            dry_run=dry_run,
+        )
+        dbsession.commit()
+        return batch
+
+    return factory
+
+
 class WebClient:
     """A WebTest app signed in to the staff UI through the sign-in form (cookies kept)."""
 

@@ -1,0 +1,325 @@
+"""Privacy erase: a contact's personal data is deleted for good, on request.
+
+The contact (with every record merged into it) and its identifiers are hard-deleted, the
+values in their audit events are replaced by ``"[erased]"`` (field names and times stay),
+and only keyed digests of the email, phone numbers and LinkedIn URL remain, in
+``erased_identities``, so that an import can tell the person was erased
+(:func:`is_erased`) instead of silently creating them again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from pivotal_core.audit.models import AuditEvent
+from pivotal_core.audit.services import Actor, record_changes
+from pivotal_core.contacts.models import Contact, ContactIdentifier
+from pivotal_core.dataquality.identity import (
+    CONTACT_IDENTITY_FIELDS,
+    IDENTITY_KINDS,
+    identity_digest,
+)
+from pivotal_core.dataquality.models import (
+    DuplicateCandidate,
+    ErasedIdentity,
+    Merge,
+    RecordRedirect,
+)
+from pivotal_core.db import utcnow
+from pivotal_core.errors import NotFound, ValidationFailed
+from pivotal_core.normalize import (
+    NormalizationError,
+    normalize_email,
+    normalize_linkedin_url,
+    normalize_phone,
+)
+from pivotal_core.records import notify_record_changed, resolve_redirect
+
+ENTITY = "contact"
+ERASED = "[erased]"
+MAX_REASON_LENGTH = 1000
+# Contact fields that say who the person is; values of these are scrubbed wherever a merge
+# copied them onto another contact's audit trail.
+PERSONAL_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "mobile",
+    "linkedin_url",
+    "title",
+    "city",
+    "region",
+    "postal_code",
+)
+# Identifier kinds of contact_identifiers that are kept as digests, by identity kind.
+IDENTIFIER_KINDS = {"email": "email", "phone": "phone", "linkedin": "linkedin"}
+
+
+def normalized_identity(kind: str, value: str, default_region: str = "US") -> str | None:
+    """``value`` normalized as the contact field of ``kind`` is, or None if it cannot be."""
+    try:
+        if kind == "email":
+            return normalize_email(value)
+        if kind == "phone":
+            return normalize_phone(value, default_region)
+        if kind == "linkedin":
+            return normalize_linkedin_url(value)
+    except NormalizationError:
+        return None
+    raise ValidationFailed({"kind": f"must be one of {', '.join(IDENTITY_KINDS)}"})
+
+
+def is_erased(
+    session: Session, kind: str, value: str | None, secret: str, *, default_region: str = "US"
+) -> bool:
+    """Whether a person with this email, phone (or mobile) number or LinkedIn URL was erased.
+
+    ``kind`` is ``email``, ``phone`` or ``linkedin`` (contact field names ``mobile`` and
+    ``linkedin_url`` are accepted too); ``value`` may be in any spelling the contact
+    field would accept.
+    """
+    kind = CONTACT_IDENTITY_FIELDS.get(kind, kind)
+    if not value:
+        return False
+    normalized = normalized_identity(kind, value, default_region)
+    if normalized is None:
+        return False
+    digest = identity_digest(kind, normalized, secret)
+    found = session.scalar(
+        select(ErasedIdentity.id).where(
+            ErasedIdentity.kind == kind, ErasedIdentity.digest == digest
+        )
+    )
+    return found is not None
+
+
+def _check_reason(reason: Any) -> str:
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValidationFailed(
+            {"reason": "is required: say why (e.g. a GDPR request and its date)"}
+        )
+    reason = reason.strip()
+    if len(reason) > MAX_REASON_LENGTH:
+        raise ValidationFailed({"reason": f"must be at most {MAX_REASON_LENGTH} characters"})
+    return reason
+
+
+def _same_person(session: Session, contact: Contact) -> list[Contact]:
+    """The contact and every contact merged into it, directly or through others."""
+    found = {contact.id: contact}
+    frontier = {contact.id}
+    while frontier:
+        old_ids = set(
+            session.scalars(
+                select(RecordRedirect.old_id).where(
+                    RecordRedirect.entity == ENTITY, RecordRedirect.new_id.in_(frontier)
+                )
+            )
+        )
+        merged = session.scalars(
+            select(Contact)
+            .where(or_(Contact.id.in_(old_ids), Contact.merged_into_id.in_(frontier)))
+            .execution_options(include_deleted=True)
+        ).all()
+        frontier = {c.id for c in merged if c.id not in found}
+        found.update({c.id: c for c in merged})
+    return [found[key] for key in sorted(found)]
+
+
+def _identities(session: Session, people: list[Contact]) -> set[tuple[str, str]]:
+    identities: set[tuple[str, str]] = set()
+    for contact in people:
+        for field, kind in CONTACT_IDENTITY_FIELDS.items():
+            value = getattr(contact, field)
+            if value:
+                identities.add((kind, value))
+    rows = session.execute(
+        select(ContactIdentifier.kind, ContactIdentifier.value).where(
+            ContactIdentifier.contact_id.in_([c.id for c in people]),
+            ContactIdentifier.kind.in_(IDENTIFIER_KINDS),
+        )
+    )
+    for kind, value in rows:
+        normalized = normalized_identity(IDENTIFIER_KINDS[kind], value)
+        if normalized:
+            identities.add((IDENTIFIER_KINDS[kind], normalized))
+    return identities
+
+
+def _personal_values(session: Session, people: list[Contact]) -> set[str]:
+    values = {
+        value
+        for contact in people
+        for field in PERSONAL_FIELDS
+        if isinstance(value := getattr(contact, field), str) and value
+    }
+    values.update(
+        session.scalars(
+            select(ContactIdentifier.value).where(
+                ContactIdentifier.contact_id.in_([c.id for c in people])
+            )
+        )
+    )
+    return values
+
+
+def _contains(value: Any, secrets: set[str]) -> bool:
+    if isinstance(value, str):
+        return value in secrets
+    if isinstance(value, list):
+        return any(_contains(v, secrets) for v in value)
+    if isinstance(value, dict):
+        return any(_contains(v, secrets) for v in value.values())
+    return False
+
+
+def _scrub_merges(session: Session, ids: set[int], secrets: set[str]) -> None:
+    """Merges the person took part in keep field names, not values; they can no longer be
+    reverted. A merge partner that is someone else (the merge was reverted) may carry the
+    person's values in its merge events: those values are scrubbed too."""
+    merges = session.scalars(
+        select(Merge).where(
+            Merge.entity == ENTITY, or_(Merge.survivor_id.in_(ids), Merge.merged_id.in_(ids))
+        )
+    ).all()
+    partners: set[int] = set()
+    for merge in merges:
+        merge.survivor_before = dict.fromkeys(merge.survivor_before or {}, ERASED)
+        moved = dict(merge.moved or {})
+        if moved.get("survivor_after"):
+            moved["survivor_after"] = dict.fromkeys(moved["survivor_after"], ERASED)
+        if moved.get("provenance_before"):
+            moved["provenance_before"] = dict.fromkeys(moved["provenance_before"])
+        if moved.get("email_identifier"):
+            moved["email_identifier"] = {**moved["email_identifier"], "value": ERASED}
+        moved["erased"] = True
+        merge.moved = moved
+        partners.update({merge.survivor_id, merge.merged_id} - ids)
+    if not partners:
+        return
+    events = session.scalars(
+        select(AuditEvent).where(
+            AuditEvent.entity == ENTITY,
+            AuditEvent.entity_id.in_(partners),
+            AuditEvent.action.in_(("merge", "revert_merge")),
+        )
+    ).all()
+    for event in events:
+        if _contains(event.old_value, secrets):
+            event.old_value = ERASED
+        if _contains(event.new_value, secrets):
+            event.new_value = ERASED
+
+
+def _keep_digests(
+    session: Session,
+    actor: Actor,
+    identities: Iterable[tuple[str, str]],
+    reason: str,
+    secret: str,
+) -> list[ErasedIdentity]:
+    kept: list[ErasedIdentity] = []
+    now = utcnow()
+    for kind, value in sorted(identities):
+        digest = identity_digest(kind, value, secret)
+        row = session.scalars(
+            select(ErasedIdentity).where(
+                ErasedIdentity.kind == kind, ErasedIdentity.digest == digest
+            )
+        ).first()
+        if row is None:
+            row = ErasedIdentity(
+                kind=kind, digest=digest, erased_at=now, erased_by_id=actor.user_id, reason=reason
+            )
+            session.add(row)
+        kept.append(row)
+    session.flush()
+    return kept
+
+
+@dataclass(frozen=True)
+class Erasure:
+    contact_ids: list[int]
+    identities: list[ErasedIdentity]
+
+
+def erase_contact(
+    session: Session, actor: Actor, contact_id: int, reason: str, secret: str
+) -> list[ErasedIdentity]:
+    """Erase the person behind ``contact_id``; returns the erased identities kept for them.
+    See :func:`erase_person`."""
+    return erase_person(session, actor, contact_id, reason, secret).identities
+
+
+def erase_person(
+    session: Session, actor: Actor, contact_id: int, reason: str, secret: str
+) -> Erasure:
+    """Erase the person behind ``contact_id``: the contacts erased and the identities kept.
+
+    The id may be that of a merged contact: the person is the contact it was merged into,
+    and every contact merged into that one is erased with it. Plugins hear of it through
+    ``pivotal_record_changed`` (action ``erase``) before the rows go, so they can erase
+    their own copies. ``reason`` is kept with the digests; it should not name the person.
+    """
+    reason = _check_reason(reason)
+    contact = resolve_redirect(session, Contact, ENTITY, contact_id)
+    if contact is None:
+        raise NotFound(f"Contact {contact_id} not found")
+    people = _same_person(session, contact)
+    ids = {c.id for c in people}
+    identities = _identities(session, people)
+    secrets = _personal_values(session, people)
+
+    kept = _keep_digests(session, actor, identities, reason, secret)
+    notice = {"record": (ERASED, None)}
+    for person in people:
+        notify_record_changed(session, ENTITY, person, notice, actor, "erase")
+
+    session.execute(
+        update(AuditEvent)
+        .where(AuditEvent.entity == ENTITY, AuditEvent.entity_id.in_(ids))
+        .values(old_value=ERASED, new_value=ERASED)
+        .execution_options(synchronize_session=False)
+    )
+    _scrub_merges(session, ids, secrets)
+    session.execute(
+        delete(RecordRedirect).where(
+            RecordRedirect.entity == ENTITY,
+            or_(RecordRedirect.old_id.in_(ids), RecordRedirect.new_id.in_(ids)),
+        )
+    )
+    session.execute(
+        delete(DuplicateCandidate).where(
+            DuplicateCandidate.entity == ENTITY,
+            or_(DuplicateCandidate.record_a.in_(ids), DuplicateCandidate.record_b.in_(ids)),
+        )
+    )
+    session.execute(
+        delete(ContactIdentifier)
+        .where(ContactIdentifier.contact_id.in_(ids))
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        delete(Contact).where(Contact.id.in_(ids)).execution_options(synchronize_session=False)
+    )
+    for person in people:
+        session.expunge(person)
+    record_changes(
+        session,
+        actor,
+        ENTITY,
+        contact.id,
+        "erase",
+        {"record": (None, {"erased_contacts": sorted(ids), "identities": len(kept)})},
+    )
+    session.flush()
+    return Erasure(contact_ids=sorted(ids), identities=kept)
+
+
+__all__ = ["ERASED", "Erasure", "erase_contact", "erase_person", "is_erased", "normalized_identity"]

@@ -1,0 +1,69 @@
+"""The import jobs: run a batch (rows rebuilt from its stored file) and undo one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from pivotal_core.audit.services import Actor
+from pivotal_core.dataquality.models import ImportBatch
+from pivotal_core.dataquality.services import (
+    DEFAULT_ROWS_FACTORY,
+    IMPORT_TASK,
+    UNDO_TASK,
+    mark_failed,
+    resolve_rows_factory,
+    run_batch,
+    undo_batch,
+)
+from pivotal_core.errors import NotFound
+from pivotal_core.jobs.queue import register_task, task_context
+
+
+def _batch(session: Session, batch_id: int) -> ImportBatch:
+    batch = session.get(ImportBatch, batch_id)
+    if batch is None:
+        raise NotFound(f"Import batch {batch_id} not found")
+    return batch
+
+
+def register(huey: Any) -> None:
+    def run_import(
+        session: Session, progress: Any, batch_id: int, rows_factory: str = DEFAULT_ROWS_FACTORY
+    ) -> dict[str, Any]:
+        settings = task_context(huey).settings
+        batch = _batch(session, batch_id)
+        if batch.status == "succeeded":
+            return dict(batch.counts or {})  # a redelivered message: nothing left to do
+        factory = resolve_rows_factory(rows_factory)
+        rows = factory(batch, settings.get("phone.default_region", "US"), session)
+        actor = Actor(
+            user_id=batch.created_by_id,
+            source=f"import:{batch.source}",
+            job_id=progress.job_id,
+            batch_id=batch_id,
+        )
+        try:
+            counts = run_batch(
+                session, batch, rows, progress, settings=settings, actor=actor, commit_chunks=True
+            )
+        except Exception as exc:
+            # The chunks committed so far stay (and can be undone); say where it stopped.
+            manager = session.info["transaction_manager"]
+            manager.abort()
+            manager.begin()
+            mark_failed(session, batch_id, f"{type(exc).__name__}: {exc}")
+            manager.commit()
+            manager.begin()
+            raise
+        return counts.as_dict()
+
+    def undo_import(
+        session: Session, progress: Any, batch_id: int, actor_id: int | None = None
+    ) -> dict[str, Any]:
+        actor = Actor(user_id=actor_id, source="job", job_id=progress.job_id)
+        return undo_batch(session, _batch(session, batch_id), actor)
+
+    register_task(huey, IMPORT_TASK, run_import)
+    register_task(huey, UNDO_TASK, undo_import)

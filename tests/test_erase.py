@@ -1,0 +1,246 @@
+"""Privacy erase: no personal data left in contacts, identifiers, audit values or merges;
+keyed digests kept so a later import recognises the person in any spelling."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from pivotal_core.audit.models import AuditEvent
+from pivotal_core.audit.services import Actor
+from pivotal_core.authnz.permissions import Role
+from pivotal_core.contacts.models import Contact, ContactIdentifier
+from pivotal_core.contacts.services import update_contact
+from pivotal_core.dataquality.erase import erase_contact, is_erased
+from pivotal_core.dataquality.identity import identity_digest
+from pivotal_core.dataquality.merge import merge_records, revert_merge
+from pivotal_core.dataquality.models import ErasedIdentity, Merge, RecordRedirect
+from pivotal_core.errors import NotFound, ValidationFailed
+from pivotal_core.testing.fixtures import TEST_SECRET
+
+API = "/api/v1"
+ACTOR = Actor.system("test")
+# What must not survive anywhere, in any case.
+PERSONAL = ("jane.doe", "+16502530000", "+16502530011", "janedoe-42", "doe", "jdoe-old")
+
+
+def audit_text(dbsession) -> str:
+    """Every column of every audit event as one lower-cased text."""
+    table = AuditEvent.__table__
+    rows = dbsession.execute(select(table)).mappings().all()
+    return json.dumps([dict(row) for row in rows], default=str).lower()
+
+
+def count(dbsession, model: type, *where: Any) -> int:
+    return dbsession.scalar(select(func.count()).select_from(model).where(*where))
+
+
+@pytest.fixture
+def jane(admin):
+    res = admin.post(
+        f"{API}/contacts",
+        {
+            "first_name": "Jane",
+            "last_name": "Doe",
+            "email": "Jane.Doe@Example.com",
+            "phone": "+1 650 253 0000",
+            "mobile": "(650) 253-0011",
+            "linkedin_url": "https://www.linkedin.com/in/janedoe-42/",
+            "title": "CTO",
+            "external_ids": {"crm": "C-77"},
+        },
+    )
+    assert res.status_int == 201, res.text
+    res = admin.patch(f"{API}/contacts/{res.json['id']}", {"title": "CEO", "city": "Boston"})
+    assert res.status_int == 200, res.text
+    return res.json
+
+
+def test_erase_leaves_no_personal_data_and_keeps_digests(admin, login, dbsession, jane):
+    steward = login(Role.DATA_STEWARD)
+    res = steward.post(f"{API}/contacts/{jane['id']}/erase", {"reason": "GDPR request #12"})
+    assert res.status_int == 200, res.text
+    assert res.json["erased_contacts"] == [jane["id"]]
+    assert sorted(i["kind"] for i in res.json["identities"]) == [
+        "email",
+        "linkedin",
+        "phone",
+        "phone",
+    ]
+
+    assert dbsession.get(Contact, jane["id"]) is None
+    assert count(dbsession, Contact) == 0
+    assert count(dbsession, ContactIdentifier) == 0
+    text = audit_text(dbsession)
+    for value in PERSONAL:
+        assert value not in text, value
+    assert "jane" not in text
+
+    # Field names and times stay; values are gone.
+    rows = dbsession.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.entity == "contact", AuditEvent.entity_id == jane["id"])
+        .order_by(AuditEvent.id)
+    ).all()
+    fields = {(row.action, row.field) for row in rows}
+    assert {("create", "email"), ("update", "title"), ("update", "city")} <= fields
+    assert all(row.created_at is not None for row in rows)
+    erase_events = [row for row in rows if row.action == "erase"]
+    assert len(erase_events) == 1
+    assert erase_events[0].actor_id == steward.user.id
+    assert erase_events[0].new_value == {"erased_contacts": [jane["id"]], "identities": 4}
+    assert {row.old_value for row in rows if row.action != "erase"} == {"[erased]"}
+
+    digests = dbsession.scalars(select(ErasedIdentity)).all()
+    assert len(digests) == 4
+    assert {d.reason for d in digests} == {"GDPR request #12"}
+    assert {d.erased_by_id for d in digests} == {steward.user.id}
+    assert identity_digest("email", "jane.doe@example.com", TEST_SECRET) in {
+        d.digest for d in digests
+    }
+    assert not any(v in json.dumps([d.digest for d in digests]) for v in PERSONAL)
+
+    assert admin.get(f"{API}/contacts/{jane['id']}").status_int == 404
+
+
+def test_is_erased_finds_the_person_in_any_spelling(admin, dbsession, jane):
+    assert admin.post(f"{API}/contacts/{jane['id']}/erase", {"reason": "request"}).status_int == 200
+    assert is_erased(dbsession, "email", "  JANE.DOE@example.COM ", TEST_SECRET)
+    assert is_erased(dbsession, "email", "<jane.doe@EXAMPLE.com>", TEST_SECRET)
+    assert is_erased(dbsession, "phone", "(650) 253-0000", TEST_SECRET)
+    assert is_erased(dbsession, "mobile", "+1 650 253 0011", TEST_SECRET)
+    assert is_erased(dbsession, "phone", "+16502530011", TEST_SECRET)
+    assert is_erased(dbsession, "linkedin", "linkedin.com/in/JaneDoe-42", TEST_SECRET)
+    assert not is_erased(dbsession, "email", "john.doe@example.com", TEST_SECRET)
+    assert not is_erased(dbsession, "email", "not an email", TEST_SECRET)
+    assert not is_erased(dbsession, "email", None, TEST_SECRET)
+    # Another key, another digest: nothing to find.
+    assert not is_erased(dbsession, "email", "jane.doe@example.com", "another-secret-" * 3)
+
+
+def test_a_later_import_does_not_silently_recreate_the_person(admin, dbsession, jane):
+    from pivotal_core.dataquality.models import ImportBatch
+    from pivotal_core.dataquality.rows import ImportOptions, PreparedRow
+    from pivotal_core.dataquality.upsert import import_rows
+    from pivotal_core.db import utcnow
+
+    assert admin.post(f"{API}/contacts/{jane['id']}/erase", {"reason": "request"}).status_int == 200
+    batch = ImportBatch(
+        entity="contact",
+        source="hubspot",
+        filename="contacts.csv",
+        stored_path="contacts.csv",
+        file_sha256="0" * 64,
+        as_of=utcnow(),
+    )
+    dbsession.add(batch)
+    dbsession.flush()
+    row = PreparedRow(
+        number=1, values={"email": "jane.doe@example.com", "first_name": "Jane"}, raw={}
+    )
+    importer = Actor(user_id=None, source="import:hubspot")
+    counts = import_rows(dbsession, batch, [row], ImportOptions(), importer, secret=TEST_SECRET)
+    assert (counts.created, counts.skipped_reasons) == (0, {"erased": 1})
+    assert count(dbsession, Contact) == 0
+
+
+def test_erase_takes_every_record_merged_into_the_person(admin, dbsession, jane, make_contact):
+    old = make_contact(
+        first_name="J", last_name="Doe", email="jdoe-old@example.com", external_ids={"x": "1"}
+    )
+    merge = merge_records(dbsession, ACTOR, "contact", jane["id"], old.id, {"email": "merged"})
+    dbsession.commit()
+    merge_id = merge.id
+
+    # The old id leads to the person.
+    res = admin.post(f"{API}/contacts/{old.id}/erase", {"reason": "request"})
+    assert res.status_int == 200, res.text
+    assert res.json["erased_contacts"] == sorted([jane["id"], old.id])
+    assert count(dbsession, Contact) == 0
+    assert count(dbsession, ContactIdentifier) == 0
+    assert count(dbsession, RecordRedirect) == 0
+    text = audit_text(dbsession)
+    for value in PERSONAL:
+        assert value not in text, value
+
+    dbsession.expire_all()
+    merge = dbsession.get(Merge, merge_id)
+    merge_text = json.dumps([merge.choices, merge.survivor_before, merge.moved]).lower()
+    for value in PERSONAL:
+        assert value not in merge_text, value
+    assert is_erased(dbsession, "email", "JDOE-OLD@example.com", TEST_SECRET)
+    assert is_erased(dbsession, "email", "jane.doe@example.com", TEST_SECRET)
+    res = admin.post(f"{API}/merges/{merge_id}/revert")
+    assert res.status_int == 409
+    assert res.json["error"]["fields"] == {"merge": "a record in it was erased"}
+
+
+def test_erase_scrubs_the_persons_values_from_a_former_merge_partner(dbsession, jane, make_contact):
+    partner = make_contact(first_name="Pat", last_name="Other", email="pat@other.org")
+    merge = merge_records(
+        dbsession, ACTOR, "contact", partner.id, jane["id"], {"mobile": "merged", "phone": "merged"}
+    )
+    revert_merge(dbsession, ACTOR, merge.id)
+    update_contact(dbsession, ACTOR, partner, {"title": "Buyer"})
+    dbsession.commit()
+    assert "+16502530011" in audit_text(dbsession)
+
+    erase_contact(dbsession, ACTOR, jane["id"], "request", TEST_SECRET)
+    text = audit_text(dbsession)
+    for value in PERSONAL:
+        assert value not in text, value
+    # The partner and its own history stay.
+    dbsession.refresh(partner)
+    assert (partner.email, partner.title) == ("pat@other.org", "Buyer")
+    assert "pat@other.org" in text
+
+
+def test_erasing_again_later_reuses_the_digests(admin, dbsession, jane, make_contact):
+    erase_contact(dbsession, ACTOR, jane["id"], "first request", TEST_SECRET)
+    again = make_contact(first_name="Jane", last_name="Doe", email="jane.doe@example.com")
+    kept = erase_contact(dbsession, ACTOR, again.id, "second request", TEST_SECRET)
+    assert [row.kind for row in kept] == ["email"]
+    assert count(dbsession, ErasedIdentity) == 4
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({}, "reason"),
+        ({"reason": ""}, "reason"),
+        ({"reason": 12}, "reason"),
+        ({"reason": "x" * 1001}, "reason"),
+        ({"reason": "ok", "hard": True}, "hard"),
+    ],
+)
+def test_bad_erase_input_names_the_field_and_changes_nothing(
+    admin, dbsession, jane, payload, field
+):
+    events_before = count(dbsession, AuditEvent)
+    res = admin.post(f"{API}/contacts/{jane['id']}/erase", payload)
+    assert res.status_int == 400, res.text
+    assert field in res.json["error"]["fields"]
+    assert count(dbsession, Contact) == 1
+    assert count(dbsession, AuditEvent) == events_before
+    assert count(dbsession, ErasedIdentity) == 0
+    assert "jane.doe@example.com" in audit_text(dbsession)
+
+
+def test_erase_service_refusals(dbsession, jane):
+    with pytest.raises(ValidationFailed) as exc:
+        erase_contact(dbsession, ACTOR, jane["id"], "   ", TEST_SECRET)
+    assert "reason" in exc.value.fields
+    with pytest.raises(NotFound):
+        erase_contact(dbsession, ACTOR, 987654, "request", TEST_SECRET)
+    assert count(dbsession, Contact) == 1
+
+
+def test_only_admins_and_data_stewards_may_erase(login, admin, jane):
+    url = f"{API}/contacts/{jane['id']}/erase"
+    for role in (Role.MANAGER, Role.CAMPAIGN_MANAGER, Role.AGENT, Role.QA_REVIEWER):
+        assert login(role).post(url, {"reason": "x"}).status_int == 403, role
+    assert admin.post(f"{API}/contacts/987654/erase", {"reason": "x"}).status_int == 404
+    assert login(Role.DATA_STEWARD).post(url, {"reason": "x"}).status_int == 200
