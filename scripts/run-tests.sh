@@ -14,6 +14,8 @@ if [ "${CI:-}" = "true" ]; then
   db="pivotal_ci_$(date +%s)_$$"
   $BIN/python -m pivotal_core.testing.pgdb create "$PG_ADMIN_URL" "$db"
   trap '$BIN/python -m pivotal_core.testing.pgdb drop "$PG_ADMIN_URL" "$db"' EXIT
+  # PostgreSQL-only tests (concurrent writers) run in both passes against this server.
+  export PIVOTAL_TEST_POSTGRES_URL="${PG_ADMIN_URL%/*}/$db"
   echo "== tests on SQLite (huey on Redis) =="
   $BIN/python -m pytest "$@"
   echo "== tests on PostgreSQL ($db, huey on Redis) =="

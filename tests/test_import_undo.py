@@ -159,9 +159,7 @@ def test_undo_restores_every_field_it_changed(
         undo_batch(dbsession, batch, PERSON)
 
 
-def test_undo_keeps_and_reports_what_changed_later(
-    dbsession, make_contact, make_import_batch
-):
+def test_undo_keeps_and_reports_what_changed_later(dbsession, make_contact, make_import_batch):
     bob = make_contact(email="bob@acme.com", title="CTO", city="Rome")
     batch = make_import_batch(create_accounts=True)
     run(
@@ -254,3 +252,24 @@ def test_undo_as_a_job(app, dbsession, session_factory, make_import_batch):
     assert job.status == "succeeded", job.error
     assert job.result["deleted"] == {"contact": 1, "account": 0}
     assert dbsession.get(ImportBatch, batch.id).status == "undone"
+
+
+def test_undo_keeps_a_value_a_later_batch_confirmed(dbsession, make_contact, make_import_batch):
+    ann = make_contact(email="ann@acme.com", title="CTO")
+    first = make_import_batch(as_of=T0)
+    run(dbsession, first, [row(2, email="ann@acme.com", title="CEO", city="Oslo")])
+    later = make_import_batch(as_of=T0 + timedelta(days=3))
+    run(dbsession, later, [row(2, email="ann@acme.com", title="CEO")])
+    report = undo_batch(dbsession, first, PERSON)
+    dbsession.commit()
+    dbsession.refresh(ann)
+    # The later batch said "CEO" too: the title stays; the city, only the first's, goes.
+    assert (ann.title, ann.city) == ("CEO", None)
+    assert report["conflicts"] == [
+        {
+            "entity": "contact",
+            "id": ann.id,
+            "field": "title",
+            "reason": f"confirmed later by import batch {later.id}",
+        }
+    ]

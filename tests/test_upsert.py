@@ -216,6 +216,17 @@ def test_an_email_row_completes_the_contact_without_email_it_matches(
     assert contact(dbsession, "pat@acme.com").id == known.id
 
 
+def test_an_email_a_merge_kept_finds_the_survivor(dbsession, make_contact, make_import_batch):
+    survivor = make_contact(email="ann@acme.com", title="CTO")
+    # What a merge leaves: the merged contact's email kept on the survivor.
+    dbsession.add(ContactIdentifier(contact_id=survivor.id, kind="email", value="ann@old.com"))
+    dbsession.commit()
+    counts = run(dbsession, make_import_batch(), [row(2, email="ann@old.com", title="CEO")])
+    assert (counts.created, counts.updated) == (0, 1)
+    dbsession.refresh(survivor)
+    assert (survivor.email, survivor.title) == ("ann@acme.com", "CEO")
+
+
 def test_matching_by_linkedin_url(dbsession, make_contact, make_import_batch):
     known = make_contact(linkedin_url="https://www.linkedin.com/in/ada-l")
     run(

@@ -74,6 +74,16 @@ class Contact(IdMixin, TimestampMixin, SoftDeleteMixin, Base):
             sqlite_where=text("linkedin_url IS NOT NULL"),
             postgresql_where=text("linkedin_url IS NOT NULL"),
         ),
+        # A row with an email may complete a live contact without one: few, so small indexes.
+        *(
+            Index(
+                f"ix_contacts_{column}_without_email",
+                column,
+                sqlite_where=text("email IS NULL AND deleted_at IS NULL"),
+                postgresql_where=text("email IS NULL AND deleted_at IS NULL"),
+            )
+            for column in ("phone", "mobile", "linkedin_url")
+        ),
         # Quick search: case-insensitive prefix matches (LIKE 'abc%') on names and email.
         Index(
             "ix_contacts_last_name_search",

@@ -221,7 +221,7 @@ def run_batch(
     if batch.status in ("running", "failed") and previous.get("rows") and not batch.dry_run:
         # A retry: the committed chunks stay, the rows after them are imported.
         counts = ImportCounts.from_dict(previous)
-        seen = _records_of_batch(session, batch_id)
+        seen = _records_of_batch(session, batch_id, batch.entity)
         rows = _skip(rows, counts.rows)
     batch.status = "running"
     session.flush()
@@ -277,9 +277,11 @@ def _skip(rows: Iterable[PreparedRow], count: int) -> Iterator[PreparedRow]:
     yield from iterator
 
 
-def _records_of_batch(session: Session, batch_id: int) -> set[int]:
+def _records_of_batch(session: Session, batch_id: int, entity: str) -> set[int]:
+    """Records of ``entity`` the batch created or changed (from its audit events)."""
     ae = AuditEvent.__table__
-    return set(session.scalars(select(ae.c.entity_id).where(ae.c.batch_id == batch_id).distinct()))
+    stmt = select(ae.c.entity_id).where(ae.c.batch_id == batch_id, ae.c.entity == entity)
+    return set(session.scalars(stmt.distinct()))
 
 
 def _commit(session: Session) -> None:
@@ -531,6 +533,12 @@ class _Undo:
                     if later:
                         who = later[-1].source
                         self._conflict(entity, record_id, name, f"changed later ({who})")
+                        continue
+                    owner = (provenance.get(name) or {}).get("batch")
+                    if owner is not None and owner != self.batch_id:
+                        # A later batch brought the same value: it is that batch's now.
+                        reason = f"confirmed later by import batch {owner}"
+                        self._conflict(entity, record_id, name, reason)
                         continue
                     if audit_value(current) != last.new_value:
                         self._conflict(entity, record_id, name, "changed outside the audit trail")

@@ -27,6 +27,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import islice
@@ -42,6 +43,7 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
+    literal_column,
     select,
     text,
     update,
@@ -177,6 +179,7 @@ def import_rows(
     rejections: Callable[[list[dict[str, Any]]], None] | None = None,
     counts: ImportCounts | None = None,
     seen: Iterable[int] = (),
+    timings: dict[str, float] | None = None,
 ) -> ImportCounts:
     """Upsert ``rows`` into the batch's entity; returns the counts.
 
@@ -187,7 +190,8 @@ def import_rows(
     runs after each chunk (the job commits there). ``rejections``: when given (a dry run),
     called with each chunk's rejected rows (``row_number``, ``reasons``, ``raw``) instead of
     writing them. ``counts`` and ``seen``
-    (record ids the batch already touched) continue an interrupted run.
+    (record ids the batch already touched) continue an interrupted run. ``timings``, when
+    given, receives the seconds spent in each phase (for benchmarks).
     """
     if batch.id is None:
         raise ValueError("the import batch must be flushed (have an id) before importing")
@@ -201,6 +205,8 @@ def import_rows(
         keep_rejections=rejections,
     )
     engine.seen.update(seen)
+    if timings is not None:
+        engine.timings = timings
     total = counts if counts is not None else ImportCounts()
     done = total.rows
     for chunk in _chunks(rows, chunk_size):
@@ -417,12 +423,13 @@ class _Database:
         fields) rather than replacing it. ``touch`` says whether ``updated_at`` moves."""
         if not records:
             return
-        names = [n for n in records[0] if n not in ("id", "touch")]
+        names = [n for n in records[0] if n not in ("id", "touch", "version")]
         if self.pg:
             params: dict[str, Any] = {"now": now, "id": [r["id"] for r in records]}
             params["touch"] = [r["touch"] for r in records]
-            columns = ["%(id)b::bigint[]", "%(touch)b::boolean[]"]
-            aliases = ["id", "touch"]
+            params["version"] = [r["version"] for r in records]
+            columns = ["%(id)b::bigint[]", "%(touch)b::boolean[]", "%(version)b::text[]"]
+            aliases = ["id", "touch", "version"]
             sets = ["updated_at = CASE WHEN u.touch THEN %(now)s ELSE t.updated_at END"]
             for position, name in enumerate(names):
                 element, is_json = _pg_array_type(table.c[name])
@@ -436,12 +443,14 @@ class _Database:
                 else:
                     params[key] = [_json(v) for v in values] if is_json else values
                     sets.append(f"{name} = u.{key}")
-            self.sql(
+            result = self.sql(
                 f"UPDATE {table.name} AS t SET {', '.join(sets)} "
                 f"FROM unnest({', '.join(columns)}) AS u({', '.join(aliases)}) "
-                "WHERE t.id = u.id",
+                "WHERE t.id = u.id AND t.xmin::text = u.version",
                 params,
             )
+            if result.rowcount != len(records):
+                raise _Retry(f"{result.rowcount} of {len(records)} records changed meanwhile")
             return
         # SQLite: whole values (the caller merged the patches), one executemany per shape.
         shapes: dict[bool, list[dict[str, Any]]] = {}
@@ -461,8 +470,8 @@ class _Database:
             return 0
         actor = rows.actor
         if self.pg:
-            common = (actor.user_id, actor.source, actor.request_id, actor.job_id)
-            tail = (*common, actor.batch_id, rows.now)
+            tail = (actor.user_id, actor.source, actor.request_id, actor.job_id)
+            tail += (actor.batch_id, rows.now)
             entity = rows.entity
             self.copy(
                 "audit_events",
@@ -471,7 +480,7 @@ class _Database:
                     "actor_id", "source", "request_id", "job_id", "batch_id", "created_at",
                 ),
                 (
-                    (entity, entity_id, action, name, _json(old), _json(new), *tail)
+                    (entity, entity_id, action, name, _json(old), _json(new)) + tail
                     for entity_id, action, name, old, new in zip(
                         rows.entity_ids, rows.actions, rows.fields, rows.olds, rows.news,
                         strict=True,
@@ -545,8 +554,10 @@ class _Target:
     key: str
     rows: list[PreparedRow]
     record_id: int | None = None
-    # Existing records: what matching expects of the locked row ("email" -> value).
+    # Existing records: what matching expects of the row read ("email" -> value).
     expect: dict[str, Any] = field(default_factory=dict)
+    # Fields the rows may not change (the email that found a merged contact's survivor).
+    keep: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -604,6 +615,16 @@ class _Importer:
         # current chunk makes to them (None: no longer anyone's).
         self.secondaries: dict[str, int] | None = None
         self._secondaries_written: dict[str, int | None] = {}
+        self.timings: dict[str, float] = {}
+        self._provenance_texts: dict[tuple[str, ...], _RawJSON] = {}
+
+    @contextmanager
+    def _phase(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - started
 
     # ------------------------------------------------------------------ chunk control
 
@@ -644,11 +665,13 @@ class _Importer:
         outcome = _Outcome()
         outcome.counts.rows = len(rows)
         self.db.take_write_lock(self.batch_id)
-        valid = self._screen(rows, outcome)
-        if self.entity == "contact":
-            targets = self._match_contacts(valid, outcome)
-        else:
-            targets = self._match_accounts(valid, outcome)
+        with self._phase("screen"):
+            valid = self._screen(rows, outcome)
+        with self._phase("match"):
+            if self.entity == "contact":
+                targets = self._match_contacts(valid, outcome)
+            else:
+                targets = self._match_accounts(valid, outcome)
         self._apply(targets, outcome)
         return outcome
 
@@ -745,7 +768,21 @@ class _Importer:
                 db.in_(t.c.email, emails), t.c.deleted_at.is_(None)
             )
             by_email = dict(db.rows(stmt))
-        unmatched = [p for p in people if p.email not in by_email]
+        # An email a merge kept on the survivor as an identifier still finds it.
+        aliases: dict[str, int] = {}
+        if emails - by_email.keys():
+            ids = ContactIdentifier.__table__
+            stmt = (
+                select(ids.c.value, ids.c.contact_id)
+                .join(t, t.c.id == ids.c.contact_id)
+                .where(
+                    ids.c.kind == "email",
+                    db.in_(ids.c.value, emails - by_email.keys()),
+                    t.c.deleted_at.is_(None),
+                )
+            )
+            aliases = dict(db.rows(stmt))
+        unmatched = [p for p in people if p.email not in by_email and p.email not in aliases]
         candidates = self._contact_candidates([r for p in unmatched for r in p.rows])
         existing: dict[int, _Target] = {}
         new: list[_Target] = []
@@ -753,9 +790,12 @@ class _Importer:
         # People with an email first (in email order), so which of them takes over a
         # contact without email does not depend on the order of the rows.
         for person in people:
+            keep: set[str] = set()
             if person.email in by_email:
                 record_id = by_email[person.email]
                 expect: dict[str, Any] = {"email": person.email}
+            elif person.email in aliases:
+                record_id, expect, keep = aliases[person.email], {}, {"email"}
             else:
                 record_id = _pick(
                     person.rows,
@@ -773,11 +813,12 @@ class _Importer:
             target = existing.get(record_id)
             if target is None:
                 existing[record_id] = _Target(
-                    f"id:{record_id}", list(person.rows), record_id, expect
+                    f"id:{record_id}", list(person.rows), record_id, expect, keep
                 )
             else:
                 target.rows.extend(person.rows)
                 target.expect.update(expect)
+                target.keep |= keep
         targets = [*existing.values(), *new]
         self._check_external_ids(targets, outcome)
         return [t for t in targets if t.rows]
@@ -786,10 +827,25 @@ class _Importer:
         self, rows: list[PreparedRow]
     ) -> dict[tuple[str, str], list[tuple[int, bool]]]:
         """Live contacts holding the rows' phones, LinkedIn URLs or external ids:
-        ``{(key kind, value): [(contact id, has email)]}``."""
+        ``{(key kind, value): [(contact id, has email)]}``. Rows with an email can only
+        take a contact without one, so theirs are looked up among those alone (small
+        partial indexes), the others' among all contacts."""
+        found: dict[tuple[str, str], list[tuple[int, bool]]] = {}
+        with_email = [row for row in rows if row.values.get("email")]
+        without_email = [row for row in rows if not row.values.get("email")]
+        for group, only_without_email in ((with_email, True), (without_email, False)):
+            if group:
+                self._lookup_keys(group, only_without_email, found)
+        return found
+
+    def _lookup_keys(
+        self,
+        rows: list[PreparedRow],
+        only_without_email: bool,
+        found: dict[tuple[str, str], list[tuple[int, bool]]],
+    ) -> None:
         t = self.table
         db = self.db
-        kind = EXTERNAL_KIND + self.source
         phones: set[str] = set()
         linkedins: set[str] = set()
         externals: set[str] = set()
@@ -801,12 +857,13 @@ class _Importer:
                 linkedins.add(row.values["linkedin_url"])
             if row.external_ids.get(self.source):
                 externals.add(row.external_ids[self.source])
-        found: dict[tuple[str, str], list[tuple[int, bool]]] = {}
-        live = t.c.deleted_at.is_(None)
+        live = [t.c.deleted_at.is_(None)]
+        if only_without_email:
+            live.append(t.c.email.is_(None))
         has_email = t.c.email.isnot(None)
         if phones:
             stmt = select(t.c.id, has_email, t.c.phone, t.c.mobile).where(
-                live, db.in_(t.c.phone, phones) | db.in_(t.c.mobile, phones)
+                *live, db.in_(t.c.phone, phones) | db.in_(t.c.mobile, phones)
             )
             for record_id, emailed, phone, mobile in db.rows(stmt):
                 for number in {phone, mobile}:
@@ -814,7 +871,7 @@ class _Importer:
                         found.setdefault(("phone", number), []).append((record_id, emailed))
         if linkedins:
             stmt = select(t.c.id, has_email, t.c.linkedin_url).where(
-                live, db.in_(t.c.linkedin_url, linkedins)
+                *live, db.in_(t.c.linkedin_url, linkedins)
             )
             for record_id, emailed, url in db.rows(stmt):
                 found.setdefault(("linkedin", url), []).append((record_id, emailed))
@@ -823,11 +880,12 @@ class _Importer:
             stmt = (
                 select(ids.c.contact_id, has_email, ids.c.value)
                 .join(t, t.c.id == ids.c.contact_id)
-                .where(live, ids.c.kind == kind, db.in_(ids.c.value, externals))
+                .where(
+                    *live, ids.c.kind == EXTERNAL_KIND + self.source, db.in_(ids.c.value, externals)
+                )
             )
             for record_id, emailed, value in db.rows(stmt):
                 found.setdefault(("external", value), []).append((record_id, emailed))
-        return found
 
     def _check_external_ids(self, targets: list[_Target], outcome: _Outcome) -> None:
         """An external id belongs to one contact: a row whose id another contact (or another
@@ -1112,15 +1170,18 @@ class _Importer:
     # ------------------------------------------------------------------ applying
 
     def _load(self, targets: list[_Target]) -> dict[int, dict[str, Any]]:
-        """Lock and read the existing records of the chunk (in id order): flattened values
-        (``custom_fields.<key>``, ``external_ids.<source>``) plus ``field_provenance``."""
+        """Read the existing records of the chunk: flattened values (``custom_fields.<key>``,
+        ``external_ids.<source>``), ``field_provenance`` and, on PostgreSQL, the row version
+        (``xmin``) the UPDATE checks, so that a record changed meanwhile sends the chunk
+        round again instead of being overwritten (cheaper than locking every row read)."""
         ids = sorted(t.record_id for t in targets if t.record_id is not None)
         if not ids:
             return {}
         t = self.table
-        stmt = select(t).where(self.db.in_(t.c.id, ids), t.c.deleted_at.is_(None)).order_by(t.c.id)
+        columns: list[Any] = [t]
         if self.db.pg:
-            stmt = stmt.with_for_update(of=t)
+            columns.append(literal_column(f"{t.name}.xmin::text").label("row_version"))
+        stmt = select(*columns).where(self.db.in_(t.c.id, ids), t.c.deleted_at.is_(None))
         states: dict[int, dict[str, Any]] = {}
         for row in self.session.execute(stmt).mappings():
             state = dict(row)
@@ -1171,21 +1232,43 @@ class _Importer:
             if secondary and merged.get("domain"):
                 kept = [d for d in secondary if d != merged["domain"]]
                 merged["secondary_domains"] = kept
-        return {name: value for name, value in merged.items() if not is_blank(value)}
+        return {
+            name: value
+            for name, value in merged.items()
+            if not is_blank(value) and name not in target.keep
+        }
 
     def _apply(self, targets: list[_Target], outcome: _Outcome) -> None:
         now = utcnow()
         audit = _AuditRows(self.entity, self.actor, now)
-        states = self._load(targets)
+        with self._phase("load"):
+            states = self._load(targets)
         accounts: dict[int, int] = {}
         account_audit = _AuditRows("account", self.actor, now)
         if self.entity == "contact":
-            accounts = self._resolve_accounts(targets, outcome, account_audit, now)
-        news = sorted((t for t in targets if t.record_id is None), key=lambda x: x.key)
-        news = self._creatable(news, outcome)
-        inserted = self._insert_new(news, accounts, outcome, audit, now)
+            with self._phase("accounts"):
+                accounts = self._resolve_accounts(targets, outcome, account_audit, now)
+        with self._phase("create"):
+            news = sorted((t for t in targets if t.record_id is None), key=lambda x: x.key)
+            news = self._creatable(news, outcome)
+            inserted = self._insert_new(news, accounts, outcome, audit, now)
         if inserted is None:
             raise _Retry("a record of the chunk was created by another import meanwhile")
+        with self._phase("update"):
+            self._update_existing(targets, states, accounts, outcome, audit, now)
+        with self._phase("audit"):
+            outcome.counts.audit_events += self.db.insert_audit(account_audit)
+            outcome.counts.audit_events += self.db.insert_audit(audit)
+
+    def _update_existing(
+        self,
+        targets: list[_Target],
+        states: Mapping[int, dict[str, Any]],
+        accounts: Mapping[int, int],
+        outcome: _Outcome,
+        audit: _AuditRows,
+        now: datetime,
+    ) -> None:
         updates: list[dict[str, Any]] = []
         identifiers: list[tuple[int, str, str | None, str]] = []
         for target in sorted(
@@ -1229,10 +1312,9 @@ class _Importer:
                 for name in names:
                     if name not in record:
                         record[name] = state[name]
+                record["version"] = state.get("row_version")
             self.db.update(self.table, updates, now, self._patch_columns())
         self._write_identifiers(identifiers)
-        outcome.counts.audit_events += self.db.insert_audit(account_audit)
-        outcome.counts.audit_events += self.db.insert_audit(audit)
 
     def _patch_columns(self) -> dict[str, str]:
         if not self.db.pg:
@@ -1274,6 +1356,10 @@ class _Importer:
             current = state.get(name)
             if name == "domain" and current is not None:
                 continue  # the account's key: an import sets it once, never replaces it
+            if name == "secondary_domains" and state.get("domain") in value:
+                value = [d for d in value if d != state["domain"]]  # not its own primary
+                if not value:
+                    continue
             if name in self.list_columns and current is None:
                 current = []
             verdict = policy.decide(
@@ -1391,8 +1477,14 @@ class _Importer:
         """Provenance of ``names`` set by this batch: an object (SQLite) or its JSON text,
         built from the entry encoded once (PostgreSQL)."""
         if self.db.pg:
-            encoded = self.entry_json
-            return _RawJSON("{" + ",".join(f"{_encode_str(n)}:{encoded}" for n in names) + "}")
+            # Records of a chunk set a handful of different field sets: each is encoded once.
+            key = tuple(names)
+            found = self._provenance_texts.get(key)
+            if found is None:
+                encoded = self.entry_json
+                text_ = "{" + ",".join(f"{_encode_str(n)}:{encoded}" for n in key) + "}"
+                found = self._provenance_texts[key] = _RawJSON(text_)
+            return found
         return dict.fromkeys(names, self.entry)
 
     def _blank_record(self) -> dict[str, Any]:
@@ -1465,6 +1557,14 @@ def _people(rows: Sequence[PreparedRow], source: str) -> list[_Person]:
             i = parent[i]
         return i
 
+    sort_keys: dict[int, str] = {}
+
+    def sort_key(i: int) -> str:
+        found = sort_keys.get(i)
+        if found is None:
+            found = sort_keys[i] = _row_sort_key(rows[i])
+        return found
+
     links: dict[tuple[str, str], list[int]] = {}
     for index, row in enumerate(rows):
         if email[index]:
@@ -1472,29 +1572,28 @@ def _people(rows: Sequence[PreparedRow], source: str) -> list[_Person]:
         for key in _secondary_keys(row, source):
             links.setdefault(key, []).append(index)
     order = {"email": 0, "phone": 1, "linkedin": 2, "external": 3}
-    for key in sorted(links, key=lambda k: (order[k[0]], k[1])):
+    shared = [key for key, members in links.items() if len(members) > 1]
+    for key in sorted(shared, key=lambda k: (order[k[0]], k[1])):
         members = links[key]
-        if len(members) < 2:
-            continue
         # Join in the order of the rows' content, not their position in the file.
-        members = sorted(members, key=lambda i: _row_sort_key(rows[i]))
+        members = sorted(members, key=sort_key)
         for other in members[1:]:
             a, b = find(members[0]), find(other)
             if a == b or (email[a] and email[b] and email[a] != email[b]):
                 continue
-            keep, drop = (a, b) if _row_sort_key(rows[a]) <= _row_sort_key(rows[b]) else (b, a)
+            keep, drop = (a, b) if sort_key(a) <= sort_key(b) else (b, a)
             parent[drop] = keep
             email[keep] = email[keep] or email[drop]
-    groups: dict[int, list[PreparedRow]] = {}
-    for index, row in enumerate(rows):
-        groups.setdefault(find(index), []).append(row)
+    groups: dict[int, list[int]] = {}
+    for index in range(len(rows)):
+        groups.setdefault(find(index), []).append(index)
     people = []
     for root, members in groups.items():
         if email[root]:
             key = f"email:{email[root]}"
         else:
-            key = "row:" + min(_row_sort_key(r) for r in members)
-        people.append(_Person(key, email[root], members))
+            key = "row:" + min(sort_key(i) for i in members)
+        people.append(_Person(key, email[root], [rows[i] for i in members]))
     # Email people first, by email; then the others by content.
     people.sort(key=lambda p: (p.email is None, p.key))
     return people
@@ -1530,13 +1629,15 @@ def _pick(
     """The existing contact for rows not matched by email: the lowest id among the
     holders of the first key kind (phone, LinkedIn, external id) that finds any. Rows with
     an email only take a contact without one: two emails are two people."""
+    if not candidates:
+        return None
+    keys = [key for row in rows for key in _secondary_keys(row, source) if key in candidates]
     for kind in ("phone", "linkedin", "external"):
         found = {
             record_id
-            for row in rows
-            for key in _secondary_keys(row, source)
+            for key in keys
             if key[0] == kind
-            for record_id, has_email in candidates.get(key, ())
+            for record_id, has_email in candidates[key]
             if not (without_email and has_email) and record_id not in claimed
         }
         if found:

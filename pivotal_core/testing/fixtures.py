@@ -35,6 +35,16 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
 
 
+def postgres_test_url() -> str | None:
+    """A PostgreSQL server for tests that need one whatever database the suite runs on
+    (concurrency, scratch databases): ``PIVOTAL_TEST_POSTGRES_URL``, else the test database
+    when it is PostgreSQL."""
+    url = os.environ.get("PIVOTAL_TEST_POSTGRES_URL") or os.environ.get(
+        "PIVOTAL_TEST_DATABASE_URL", ""
+    )
+    return url if url.startswith("postgresql") else None
+
+
 def installed_plugin_names() -> list[str]:
     return sorted(ep.name for ep in entry_points(group="pivotal.plugins"))
 
