@@ -5,18 +5,24 @@ set-based queries (contacts by normalized email, then phone or mobile, LinkedIn 
 batch source's external id; accounts by domain, primary or secondary, then by name), the
 rows of one record are folded together by field-level survivorship
 (:mod:`pivotal_core.dataquality.survivorship`), and the outcome is written with one
-statement per table: ``INSERT ... SELECT FROM unnest(...)`` and ``UPDATE ... FROM
-unnest(...)`` on PostgreSQL (one array per column, so one round trip whatever the chunk
-size), executemany on SQLite. Every changed field gets its provenance (source, batch, the
-batch's ``as_of``) and exactly one audit event.
+statement per table: ``COPY`` for new records and audit events, ``UPDATE ... FROM
+unnest(...)`` for changed records on PostgreSQL (one array per column, so one round trip
+whatever the chunk size), executemany on SQLite. Every changed field gets its provenance
+(source, batch, the batch's ``as_of``) and exactly one audit event.
 
-Concurrency: new records go in with ``ON CONFLICT DO NOTHING`` on the partial unique
-indexes (live email, live domain); a row another import created meanwhile is matched again
-and applied as an update. Records being updated are locked (``FOR UPDATE``, in id order) for
-the chunk; keys without a unique index (phones, LinkedIn URLs, account names) are
-serialised with transaction advisory locks; a chunk that still collides (a deadlock, a
-unique violation) is rolled back to its savepoint and run again. Chunks are sorted by key
-so that two imports take locks in the same order.
+Concurrency: new records go in with COPY, falling back to ``INSERT ... ON CONFLICT DO
+NOTHING`` on the partial unique indexes (live email, live domain) when a unique index
+refuses one; a row another import created meanwhile sends its chunk round again, matched
+anew, so it becomes an update. An UPDATE applies only to rows whose version (``xmin``) is
+still the one read, otherwise the chunk runs again; keys without a unique index (phones,
+LinkedIn URLs, account names) are serialised with transaction advisory locks. A chunk that
+collides (a deadlock, a unique violation) is rolled back to its savepoint and run again.
+Writes are sorted by key so that two imports take locks in the same order.
+
+Rows of one chunk that share an email, phone, LinkedIn URL or external id are one person
+(two different emails never are); all rows of a batch share one provenance entry, so
+among them a fixed order of values decides. With the survivorship order being total, the
+outcome depends on the set of rows and batches, not their order.
 """
 
 from __future__ import annotations
