@@ -118,9 +118,10 @@ def keyset_page(
     )
 
 
-def list_query_schema(max_limit: int, default_limit: int) -> colander.SchemaNode:
-    """Query parameters every list endpoint takes."""
-    schema = colander.SchemaNode(colander.Mapping())
+def add_page_parameters(
+    schema: colander.SchemaNode, max_limit: int, default_limit: int
+) -> colander.SchemaNode:
+    """Add ``limit`` and ``cursor``, the parameters of every keyset-paged list."""
     schema.add(
         colander.SchemaNode(
             colander.Int(),
@@ -138,6 +139,12 @@ def list_query_schema(max_limit: int, default_limit: int) -> colander.SchemaNode
             description="next_cursor or prev_cursor of the previous page",
         )
     )
+    return schema
+
+
+def list_query_schema(max_limit: int, default_limit: int) -> colander.SchemaNode:
+    """Query parameters every list endpoint takes."""
+    schema = add_page_parameters(colander.SchemaNode(colander.Mapping()), max_limit, default_limit)
     schema.add(
         colander.SchemaNode(
             colander.String(),

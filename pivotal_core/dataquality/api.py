@@ -10,6 +10,7 @@ from pyramid.config import Configurator
 from pyramid.request import Request
 
 from pivotal_core.api.endpoints import add_endpoint
+from pivotal_core.api.pagination import add_page_parameters
 from pivotal_core.api.records import page_json, request_actor
 from pivotal_core.api.validation import Integer, JSONObject, Text
 from pivotal_core.authnz.permissions import Permission
@@ -40,24 +41,9 @@ def _entity() -> colander.SchemaNode:
 
 
 def _page_params(schema: colander.SchemaNode, settings: dict[str, Any]) -> colander.SchemaNode:
-    schema.add(
-        colander.SchemaNode(
-            colander.Int(),
-            name="limit",
-            missing=int(settings["api.default_page_size"]),
-            validator=colander.Range(1, int(settings["api.max_page_size"])),
-            description="page size",
-        )
+    return add_page_parameters(
+        schema, int(settings["api.max_page_size"]), int(settings["api.default_page_size"])
     )
-    schema.add(
-        colander.SchemaNode(
-            colander.String(),
-            name="cursor",
-            missing=None,
-            description="next_cursor or prev_cursor of the previous page",
-        )
-    )
-    return schema
 
 
 def candidate_query(settings: dict[str, Any]) -> colander.SchemaNode:
