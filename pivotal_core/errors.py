@@ -57,6 +57,11 @@ class Forbidden(PivotalError):
     code = "forbidden"
 
 
+class PayloadTooLarge(PivotalError):
+    status = 413
+    code = "payload_too_large"
+
+
 class TooManyRequests(PivotalError):
     status = 429
     code = "too_many_requests"

@@ -13,8 +13,8 @@ from pyramid.config import Configurator
 from pyramid.request import Request
 from pyramid.security import NO_PERMISSION_REQUIRED
 
-from pivotal_core.api.validation import deserialize, parse_query
-from pivotal_core.errors import ValidationFailed
+from pivotal_core.api.validation import FileUpload, deserialize, deserialize_form, parse_query
+from pivotal_core.errors import PayloadTooLarge, ValidationFailed
 
 API_PREFIX = "/api/v1"
 REGISTRY_KEY = "pivotal.api_endpoints"
@@ -33,6 +33,9 @@ class Endpoint:
     response: colander.SchemaNode | None
     status: int
     public: bool
+    # A multipart/form-data body (file uploads) instead of JSON, and its size limit.
+    form: colander.SchemaNode | None = None
+    max_body: Callable[[Request], int] | None = None
 
 
 def json_body(request: Request) -> Any:
@@ -60,9 +63,16 @@ def add_endpoint(
     response: colander.SchemaNode | None = None,
     status: int = 200,
     public: bool = False,
+    form: colander.SchemaNode | None = None,
+    max_body: Callable[[Request], int] | None = None,
 ) -> None:
     """Add one JSON endpoint. ``permission=None`` requires ``public=True``: nothing is open
-    by accident."""
+    by accident.
+
+    ``form``: the fields of a ``multipart/form-data`` body (with files), validated into
+    ``request.validated`` like a JSON ``body``. ``max_body(request)``: the most bytes the
+    body may have; a longer one is refused with 413 before it is read.
+    """
     if permission is None and not public:
         raise ValueError(f"endpoint {route_name} {method} needs a permission or public=True")
     full_pattern = API_PREFIX + pattern
@@ -72,8 +82,17 @@ def add_endpoint(
     partial = method == "PATCH"
 
     def endpoint_view(request: Request) -> Any:
+        if max_body is not None:
+            limit = max_body(request)
+            if (request.content_length or 0) > limit:
+                message = f"The request is larger than the {limit:,} bytes allowed"
+                parts = form.children if form is not None else []
+                files = [c.name for c in parts if isinstance(c.typ, FileUpload)]
+                raise PayloadTooLarge(message, dict.fromkeys(files or ["body"], message))
         if body is not None:
             request.validated = deserialize(body, json_body(request), partial=partial)
+        elif form is not None:
+            request.validated = deserialize_form(form, request)
         elif request.body and method in {"POST", "PUT", "PATCH"}:
             json_body(request)  # refuse malformed JSON even where no fields are read
         if query is not None:
@@ -108,6 +127,8 @@ def add_endpoint(
             response=response,
             status=status,
             public=public,
+            form=form,
+            max_body=max_body,
         )
     )
 

@@ -9,7 +9,7 @@ import colander
 from pyramid.request import Request
 
 from pivotal_core.api.endpoints import Endpoint, endpoints_of
-from pivotal_core.api.validation import JSONObject, TextList
+from pivotal_core.api.validation import FileUpload, JSONObject, TextList
 
 PATH_PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 
@@ -32,6 +32,8 @@ def node_schema(node: colander.SchemaNode) -> dict[str, Any]:
         }
     elif isinstance(typ, JSONObject):
         schema = {"type": "object", "maxProperties": typ.max_keys}
+    elif isinstance(typ, FileUpload):
+        schema = {"type": "string", "contentMediaType": "application/octet-stream"}
     elif isinstance(typ, colander.Sequence):
         schema = {"type": "array", "items": node_schema(node.children[0])}
     elif isinstance(typ, colander.List):
@@ -134,6 +136,11 @@ def _operation(endpoint: Endpoint, components: dict[str, Any]) -> dict[str, Any]
                 "application/json": {"schema": ref(endpoint.body, endpoint.method == "PATCH")}
             },
         }
+    if endpoint.form is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": ref(endpoint.form)}},
+        }
     success: dict[str, Any] = {"description": "Success"}
     if endpoint.response is not None:
         schema = ref(endpoint.response)
@@ -142,8 +149,10 @@ def _operation(endpoint: Endpoint, components: dict[str, Any]) -> dict[str, Any]
         success["content"] = {"application/json": {"schema": schema}}
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     responses = {str(endpoint.status): success}
-    if endpoint.body is not None or endpoint.query is not None:
+    if endpoint.body is not None or endpoint.form is not None or endpoint.query is not None:
         responses["400"] = {"description": "Invalid input; fields name the problems", **error}
+    if endpoint.max_body is not None:
+        responses["413"] = {"description": "The request body is too large", **error}
     if endpoint.public:
         op["security"] = []
         responses["401"] = {"description": "Credentials refused", **error}

@@ -83,6 +83,23 @@ class JSONObject(colander.SchemaType):
         return dict(cstruct)
 
 
+class FileUpload(colander.SchemaType):
+    """A file part of a ``multipart/form-data`` body: an object with ``filename`` and
+    ``file`` (WebOb's field storage). A part without a file name is no file."""
+
+    def serialize(self, node: colander.SchemaNode, appstruct: Any) -> Any:
+        return appstruct
+
+    def deserialize(self, node: colander.SchemaNode, cstruct: Any) -> Any:
+        if cstruct is colander.null or cstruct is None or cstruct == "":
+            return colander.null
+        if not (hasattr(cstruct, "file") and hasattr(cstruct, "filename")):
+            raise colander.Invalid(node, "must be a file, not a text field")
+        if not cstruct.filename:
+            return colander.null  # an empty file input of a browser form
+        return cstruct
+
+
 def _flatten(error: colander.Invalid) -> dict[str, str]:
     fields: dict[str, str] = {}
     for path, message in error.asdict(separator="; ").items():
@@ -128,6 +145,36 @@ def deserialize(schema: colander.SchemaNode, data: Any, *, partial: bool = False
     for key in nulls:
         if partial or key not in result:
             result[key] = None
+    return result
+
+
+def deserialize_form(schema: colander.SchemaNode, request: Any) -> dict[str, Any]:
+    """Validate the fields of a ``multipart/form-data`` body (files as :class:`FileUpload`).
+
+    A body of another type, unknown fields, fields given twice and failed validators
+    become one :class:`ValidationFailed` naming every bad field.
+    """
+    if request.content_type != "multipart/form-data":
+        raise ValidationFailed(
+            {"body": "must be multipart/form-data"}, "Send the form as multipart/form-data"
+        )
+    known = {child.name for child in schema.children}
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    for key, value in request.POST.items():
+        if key not in known:
+            errors[str(key)] = "is not a known field"
+        elif key in values:
+            errors[key] = "is given more than once"
+        else:
+            values[key] = value
+    try:
+        result = schema.deserialize({k: v for k, v in values.items() if v != ""})
+    except colander.Invalid as exc:
+        errors.update(_flatten(exc))
+        result = {}
+    if errors:
+        raise ValidationFailed(errors)
     return result
 
 

@@ -33,6 +33,7 @@ class Permission(StrEnum):
     LEADS_REVIEW = "leads:review"
     DATAQUALITY_READ = "dataquality:read"
     DATAQUALITY_MERGE = "dataquality:merge"
+    DATAQUALITY_IMPORT = "dataquality:import"
     PRIVACY_ERASE = "privacy:erase"
 
 
@@ -72,6 +73,7 @@ CORE_ROLES: dict[str, frozenset[str]] = {
         | {P.ACCOUNTS_WRITE, P.ACCOUNTS_DELETE, P.CONTACTS_WRITE, P.CONTACTS_DELETE}
         | {P.AUDIT_READ, P.CUSTOM_FIELDS_READ, P.CUSTOM_FIELDS_WRITE}
         | {P.DATAQUALITY_READ, P.DATAQUALITY_MERGE, P.PRIVACY_ERASE}
+        | {P.DATAQUALITY_IMPORT}
     ),
     Role.QA_REVIEWER: frozenset(_STAFF_READ | {P.AUDIT_READ, P.LEADS_READ, P.LEADS_REVIEW}),
     Role.AGENT: frozenset({P.ME, P.CONTACTS_READ, P.ACCOUNTS_READ, P.CAMPAIGNS_READ}),

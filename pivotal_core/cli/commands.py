@@ -264,50 +264,43 @@ def import_file(
     from pathlib import Path
 
     from pivotal_core.audit.services import Actor
-    from pivotal_core.dataquality import services
-    from pivotal_core.dataquality.files import read_rows, sniff
-    from pivotal_core.dataquality.mapping import suggest_mapping, validate_mapping
+    from pivotal_core.dataquality import services, uploads
+    from pivotal_core.dataquality.files import read_rows
     from pivotal_core.dataquality.prepare import prepared_rows
     from pivotal_core.dataquality.rows import ImportOptions
-    from pivotal_core.dataquality.storage import store_upload
-    from pivotal_core.errors import ValidationFailed
 
     registry = ctx.registry
     settings = registry.settings
     kind = entity[:-1]
-    fmt = sniff(path)
+    mapping = None
     if mapping_path:
         mapping = json.loads(Path(mapping_path).read_text(encoding="utf-8"))
-    else:
-        mapping = suggest_mapping(kind, fmt.headers)
-        shown = ", ".join(f"{h} → {f}" for h, f in mapping.items() if f)
-        click.echo(f"mapping: {shown}")
-    problems = validate_mapping(kind, mapping)
-    if problems:
-        raise ValidationFailed(problems, "The column mapping cannot be used")
     moment = None
     if as_of:
         try:
             moment = datetime.fromisoformat(as_of)
         except ValueError as exc:
             raise click.BadParameter("use ISO 8601, e.g. 2026-11-01T00:00:00+00:00") from exc
-    total = sum(1 for _ in read_rows(path, fmt))
     with open(path, "rb") as source_file:
-        stored_path, digest = store_upload(settings, source_file, Path(path).name)
+        # The upload limit protects the web server; a file on this machine has no limit.
+        stored = uploads.store_import_file(settings, source_file, Path(path).name, limited=False)
+    total = sum(1 for _ in read_rows(stored.stored_path, stored.format))
     actor = Actor.system(f"import:{source.strip().lower()}")
     options = ImportOptions(create_accounts=create_accounts, override_manual=override_manual)
 
     def work(session):
-        batch = services.create_batch(
+        chosen = mapping
+        if chosen is None:
+            chosen = uploads.suggested_mapping(session, kind, stored.format.headers)
+            shown = ", ".join(f"{h} → {f}" for h, f in chosen.items() if f)
+            click.echo(f"mapping: {shown}")
+        batch = uploads.create_import_batch(
             session,
             actor,
+            stored,
             entity=kind,
             source=source,
-            filename=Path(path).name,
-            stored_path=stored_path,
-            file_sha256=digest,
-            file_format=fmt.as_dict(),
-            mapping=mapping,
+            mapping=chosen,
             options=options,
             as_of=moment,
             dry_run=dry_run,

@@ -45,6 +45,7 @@ __all__ = [
     "create_batch",
     "rejected_rows_csv",
     "run_batch",
+    "source_problem",
     "start_import",
     "undo_batch",
 ]
@@ -92,13 +93,9 @@ def create_batch(
     if entity not in IMPORT_ENTITIES:
         errors["entity"] = f"must be one of {', '.join(IMPORT_ENTITIES)}"
     source = (source or "").strip().lower()
-    if not _SOURCE_RE.match(source):
-        errors["source"] = (
-            "must be 1 to 60 characters: lower-case letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
-    elif source == "manual":
-        errors["source"] = "'manual' stands for values people typed; name the real source"
+    problem = source_problem(source)
+    if problem:
+        errors["source"] = problem
     if as_of is not None and as_of.tzinfo is None:
         errors["as_of"] = "must include a time zone"
     if not filename or len(filename) > 255:
@@ -133,6 +130,18 @@ def create_batch(
         {"entity": (None, entity), "source": (None, source), "filename": (None, filename)},
     )
     return batch
+
+
+def source_problem(source: str) -> str | None:
+    """Why ``source`` (trimmed, lower case) cannot name where an import comes from, or None."""
+    if not _SOURCE_RE.match(source):
+        return (
+            "must be 1 to 60 characters: lower-case letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    if source == "manual":
+        return "'manual' stands for values people typed; name the real source"
+    return None
 
 
 def _factory_name(rows_factory: str | Callable[..., Any] | None) -> str:

@@ -4,11 +4,22 @@ so the job that runs a batch (in any worker) re-reads exactly the bytes that wer
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
 CHUNK = 1 << 20
+
+
+class TooLarge(Exception):
+    """The upload went past ``max_bytes``; nothing of it was kept."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(f"the file is larger than {max_bytes:,} bytes")
+        self.max_bytes = max_bytes
 
 
 def imports_dir(settings: dict[str, Any]) -> Path:
@@ -17,19 +28,43 @@ def imports_dir(settings: dict[str, Any]) -> Path:
     return path
 
 
-def store_upload(settings: dict[str, Any], source: BinaryIO, filename: str) -> tuple[str, str]:
-    """Copy an uploaded file into the imports folder; returns its stored path and SHA-256."""
+def store_upload(
+    settings: dict[str, Any],
+    source: BinaryIO,
+    filename: str,
+    *,
+    max_bytes: int | None = None,
+    check: Callable[[Path], Any] | None = None,
+) -> tuple[str, str]:
+    """Copy an uploaded file into the imports folder; returns its stored path and SHA-256.
+
+    ``max_bytes``: refuse a longer file (:class:`TooLarge`). ``check(path)`` looks at the
+    copy before it is kept; if it raises, nothing is kept. Each upload is copied to a
+    partial file of its own, so uploads of the same name at the same time do not mix.
+    """
     folder = imports_dir(settings)
     digest = hashlib.sha256()
-    partial = folder / f".upload-{hashlib.sha256(filename.encode()).hexdigest()[:12]}.part"
-    with partial.open("wb") as out:
-        while chunk := source.read(CHUNK):
-            digest.update(chunk)
-            out.write(chunk)
-    suffix = Path(filename).suffix.lower()[:10] if Path(filename).suffix else ""
-    stored = folder / f"{digest.hexdigest()}{suffix}"
-    if stored.exists():
-        partial.unlink()
-    else:
-        shutil.move(str(partial), stored)
+    size = 0
+    handle, name = tempfile.mkstemp(prefix=".upload-", suffix=".part", dir=folder)
+    partial = Path(name)
+    try:
+        os.chmod(partial, 0o644)  # as a plain open() would make it; workers read it
+        with os.fdopen(handle, "wb") as out:
+            while chunk := source.read(CHUNK):
+                size += len(chunk)
+                if max_bytes is not None and size > max_bytes:
+                    raise TooLarge(max_bytes)
+                digest.update(chunk)
+                out.write(chunk)
+        if check is not None:
+            check(partial)
+        suffix = Path(filename).suffix.lower()[:10] if Path(filename).suffix else ""
+        stored = folder / f"{digest.hexdigest()}{suffix}"
+        if stored.exists():
+            partial.unlink()
+        else:
+            shutil.move(str(partial), stored)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     return str(stored), digest.hexdigest()
