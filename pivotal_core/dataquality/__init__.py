@@ -16,6 +16,7 @@ def scan_duplicates_job(session: Any, progress: Any, entity: str, limit: int | N
 
 def includeme(config: Any) -> None:
     config.include(".api")
+    config.include(".review_pages")
 
     def register_tasks() -> None:
         # At the configuration commit: the jobs area, which builds huey, comes after this

@@ -16,7 +16,18 @@ from dataclasses import asdict, dataclass
 from itertools import combinations
 from typing import Any
 
-from sqlalchemy import and_, bindparam, distinct, exists, func, or_, select, union_all, update
+from sqlalchemy import (
+    Select,
+    and_,
+    bindparam,
+    distinct,
+    exists,
+    func,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -47,6 +58,11 @@ REASON_LABELS = {
     "similar_email": "Near-identical email",
     "same_name": "Same company name",
     "similar_name": "Similar company name",
+}
+# The reason codes a scan of each entity can give.
+ENTITY_REASONS = {
+    "contact": ("same_name_at_account", "same_phone", "similar_email"),
+    "account": ("same_name", "similar_name"),
 }
 
 # Trigram (Jaccard) similarity of two company keys from which a pair is offered. At 0.6,
@@ -511,17 +527,15 @@ CANDIDATE_SORT_KEYS = {
 }
 
 
-def list_candidates(
-    session: Session,
+def candidates_statement(
     entity: str,
     status: str = "open",
     *,
-    limit: int = 50,
-    cursor: str | None = None,
-    sort: str | None = None,
     record_id: int | None = None,
-) -> Page:
-    """One page of the review queue, best candidates first (keyset paged by score, id)."""
+    reason: str | None = None,
+) -> Select:
+    """The pairs of the review queue: of ``entity`` in ``status``, of which ``record_id`` is
+    one record, found for ``reason`` (among others)."""
     check_entity(entity)
     if status not in STATUSES:
         raise ValidationFailed({"status": f"must be one of {', '.join(STATUSES)}"})
@@ -532,6 +546,38 @@ def list_candidates(
         stmt = stmt.where(
             or_(DuplicateCandidate.record_a == record_id, DuplicateCandidate.record_b == record_id)
         )
+    if reason is not None:
+        if reason not in ENTITY_REASONS[entity]:
+            choices = ", ".join(ENTITY_REASONS[entity])
+            raise ValidationFailed({"reason": f"must be one of {choices} for {entity}s"})
+        # Reasons are stored comma-separated: match whole codes only ("same_name" must
+        # not find "same_name_at_account").
+        column = DuplicateCandidate.reason
+        stmt = stmt.where(
+            or_(
+                column == reason,
+                column.startswith(f"{reason},", autoescape=True),
+                column.endswith(f",{reason}", autoescape=True),
+                column.contains(f",{reason},", autoescape=True),
+            )
+        )
+    return stmt
+
+
+def list_candidates(
+    session: Session,
+    entity: str,
+    status: str = "open",
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
+    sort: str | None = None,
+    record_id: int | None = None,
+    reason: str | None = None,
+) -> Page:
+    """One page of the review queue, best candidates first (keyset paged by score, id);
+    see :func:`candidates_statement` for the filters."""
+    stmt = candidates_statement(entity, status, record_id=record_id, reason=reason)
     return keyset_page(
         session,
         stmt,

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from pivotal_core.audit.models import AuditEvent
@@ -244,6 +244,52 @@ def _keep_digests(
 
 
 @dataclass(frozen=True)
+class ErasePreview:
+    """What :func:`erase_person` would remove, for the person confirming it."""
+
+    contact: Contact  # the person's live record (the survivor of any merges)
+    contacts: list[Contact]  # every record erased, merged ones included
+    identifiers: list[tuple[str, str]]  # (kind, value) of contact_identifiers
+    identity_kinds: list[str]  # kinds of the digests kept (email, phone, linkedin)
+    audit_events: int  # events whose values are scrubbed
+    merges: int  # merges that can no longer be reverted
+    candidates: int  # duplicate pairs removed
+
+
+def preview_erase(session: Session, contact_id: int) -> ErasePreview:
+    """What erasing the person behind ``contact_id`` removes; nothing is changed."""
+    contact = resolve_redirect(session, Contact, ENTITY, contact_id)
+    if contact is None:
+        raise NotFound(f"Contact {contact_id} not found")
+    people = _same_person(session, contact)
+    ids = [c.id for c in people]
+
+    def count(model: Any, *where: Any) -> int:
+        return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+    identifiers = session.execute(
+        select(ContactIdentifier.kind, ContactIdentifier.value)
+        .where(ContactIdentifier.contact_id.in_(ids))
+        .order_by(ContactIdentifier.kind, ContactIdentifier.value)
+    ).all()
+    return ErasePreview(
+        contact=contact,
+        contacts=people,
+        identifiers=[(kind, value) for kind, value in identifiers],
+        identity_kinds=sorted({kind for kind, _ in _identities(session, people)}),
+        audit_events=count(AuditEvent, AuditEvent.entity == ENTITY, AuditEvent.entity_id.in_(ids)),
+        merges=count(
+            Merge, Merge.entity == ENTITY, or_(Merge.survivor_id.in_(ids), Merge.merged_id.in_(ids))
+        ),
+        candidates=count(
+            DuplicateCandidate,
+            DuplicateCandidate.entity == ENTITY,
+            or_(DuplicateCandidate.record_a.in_(ids), DuplicateCandidate.record_b.in_(ids)),
+        ),
+    )
+
+
+@dataclass(frozen=True)
 class Erasure:
     contact_ids: list[int]
     identities: list[ErasedIdentity]
@@ -322,4 +368,13 @@ def erase_person(
     return Erasure(contact_ids=sorted(ids), identities=kept)
 
 
-__all__ = ["ERASED", "Erasure", "erase_contact", "erase_person", "is_erased", "normalized_identity"]
+__all__ = [
+    "ERASED",
+    "ErasePreview",
+    "Erasure",
+    "erase_contact",
+    "erase_person",
+    "is_erased",
+    "normalized_identity",
+    "preview_erase",
+]

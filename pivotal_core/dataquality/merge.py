@@ -10,9 +10,10 @@ to the survivor. A :class:`Merge` row keeps what is needed to take it all back.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from pivotal_core.accounts import services as accounts
@@ -24,10 +25,11 @@ from pivotal_core.contacts.models import Contact, ContactIdentifier
 from pivotal_core.dataquality.duplicates import (
     MODELS,
     check_entity,
+    get_candidate,
     resolve_candidates_of,
     restore_candidate_statuses,
 )
-from pivotal_core.dataquality.models import Merge, RecordRedirect
+from pivotal_core.dataquality.models import DuplicateCandidate, Merge, RecordRedirect
 from pivotal_core.dataquality.survivorship import SurvivorshipPolicy, load_policy
 from pivotal_core.db import utcnow
 from pivotal_core.errors import Conflict, NotFound, Unprocessable, ValidationFailed
@@ -254,6 +256,21 @@ def _check_hierarchy(session: Session, survivor: Account, merged: Account, paren
             )
 
 
+def load_pair(session: Session, entity: str, survivor_id: Any, merged_id: Any) -> tuple[Any, Any]:
+    """The two records of a merge, checked: both exist, differ, and are live and unmerged.
+    Errors name ``survivor_id`` or ``merged_id``."""
+    check_entity(entity)
+    if isinstance(survivor_id, int) and survivor_id == merged_id:
+        raise Unprocessable(
+            f"A {entity} cannot be merged into itself",
+            {"merged_id": "is the survivor itself"},
+        )
+    survivor = _load(session, entity, survivor_id, "survivor_id")
+    merged = _load(session, entity, merged_id, "merged_id")
+    _check_mergeable(entity, survivor, merged)
+    return survivor, merged
+
+
 # ---------------------------------------------------------------- merging
 
 
@@ -274,16 +291,8 @@ def merge_records(
     ``policy`` (the entity's survivorship rules, with the default source priority when
     not given).
     """
-    check_entity(entity)
-    if isinstance(survivor_id, int) and survivor_id == merged_id:
-        raise Unprocessable(
-            f"A {entity} cannot be merged into itself",
-            {"merged_id": "is the survivor itself"},
-        )
     _lock(session, entity, [survivor_id, merged_id])
-    survivor = _load(session, entity, survivor_id, "survivor_id")
-    merged = _load(session, entity, merged_id, "merged_id")
-    _check_mergeable(entity, survivor, merged)
+    survivor, merged = load_pair(session, entity, survivor_id, merged_id)
     if policy is None:
         policy = load_policy(session, entity)
     resolved = resolve_choices(entity, survivor, merged, choices, policy)
@@ -347,6 +356,35 @@ def merge_records(
     return merge
 
 
+def merge_candidate(
+    session: Session,
+    actor: Actor,
+    candidate_id: int,
+    survivor_id: int,
+    choices: Mapping[str, str] | None = None,
+    *,
+    policy: SurvivorshipPolicy | None = None,
+) -> Merge:
+    """Merge the two records of an open duplicate candidate; ``survivor_id`` (one of them)
+    stays. See :func:`merge_records`."""
+    candidate = get_candidate(session, candidate_id)
+    if candidate.status != "open":
+        raise Conflict(
+            f"Duplicate candidate {candidate_id} is {candidate.status}; only open pairs "
+            "can be merged",
+            {"candidate": f"is {candidate.status}, not open"},
+        )
+    pair = (candidate.record_a, candidate.record_b)
+    if survivor_id not in pair:
+        raise ValidationFailed(
+            {"survivor_id": f"must be {pair[0]} or {pair[1]}, a record of this pair"}
+        )
+    merged_id = pair[1] if survivor_id == pair[0] else pair[0]
+    return merge_records(
+        session, actor, candidate.entity, survivor_id, merged_id, choices, policy=policy
+    )
+
+
 def _soft_delete(session: Session, actor: Actor, entity: str, record: Any, into: int) -> None:
     now = utcnow()
     record.deleted_at = now
@@ -384,16 +422,39 @@ def _identifier_field(kind: str) -> str:
     return f"identifiers.{kind}"
 
 
+# What moves from the merged record to the survivor (read by the merge and its preview).
+
+
+def _identifiers_of(contact_id: int) -> Select:
+    return (
+        select(ContactIdentifier)
+        .where(ContactIdentifier.contact_id == contact_id)
+        .order_by(ContactIdentifier.id)
+    )
+
+
+def _contacts_at(account_id: int) -> Select:
+    return (
+        select(Contact)
+        .where(Contact.account_id == account_id)
+        .order_by(Contact.id)
+        .execution_options(include_deleted=True)
+    )
+
+
+def _children_of(account_id: int, survivor_id: int) -> Select:
+    return (
+        select(Account)
+        .where(Account.parent_id == account_id, Account.id != survivor_id)
+        .order_by(Account.id)
+        .execution_options(include_deleted=True)
+    )
+
+
 def _move_identifiers(
     session: Session, actor: Actor, merged: Contact, survivor: Contact
 ) -> list[int]:
-    rows = list(
-        session.scalars(
-            select(ContactIdentifier)
-            .where(ContactIdentifier.contact_id == merged.id)
-            .order_by(ContactIdentifier.id)
-        )
-    )
+    rows = list(session.scalars(_identifiers_of(merged.id)))
     if not rows:
         return []
     gained: dict[str, tuple[Any, Any]] = {}
@@ -431,27 +492,66 @@ def _keep_other_email(
 
 
 def _move_contacts(session: Session, actor: Actor, merged_id: int, survivor_id: int) -> list[int]:
-    moving = session.scalars(
-        select(Contact)
-        .where(Contact.account_id == merged_id)
-        .order_by(Contact.id)
-        .execution_options(include_deleted=True)
-    ).all()
+    moving = session.scalars(_contacts_at(merged_id)).all()
     for contact in moving:
         apply_changes(session, actor, "contact", contact, {"account_id": survivor_id}, "merge")
     return [contact.id for contact in moving]
 
 
 def _move_children(session: Session, actor: Actor, merged_id: int, survivor_id: int) -> list[int]:
-    moving = session.scalars(
-        select(Account)
-        .where(Account.parent_id == merged_id, Account.id != survivor_id)
-        .order_by(Account.id)
-        .execution_options(include_deleted=True)
-    ).all()
+    moving = session.scalars(_children_of(merged_id, survivor_id)).all()
     for child in moving:
         apply_changes(session, actor, "account", child, {"parent_id": survivor_id}, "merge")
     return [child.id for child in moving]
+
+
+@dataclass
+class MergePreview:
+    """What a merge of ``merged`` into ``survivor`` would move, before it is confirmed."""
+
+    identifiers: list[tuple[str, str]] = field(default_factory=list)  # (kind, value)
+    contacts: list[Contact] = field(default_factory=list)  # deleted ones included
+    children: list[Account] = field(default_factory=list)
+    domains: list[str] = field(default_factory=list)  # become secondary domains
+    tags: list[str] = field(default_factory=list)  # added to the survivor's
+    technologies: list[str] = field(default_factory=list)
+    closed_candidates: int = 0  # other open pairs of the merged record
+
+
+def preview_merge(session: Session, entity: str, survivor: Any, merged: Any) -> MergePreview:
+    """What :func:`merge_records` would move onto the survivor (the values of chosen fields
+    aside): identifiers, contacts, child accounts, domains, and the tags it adds."""
+    one, other = sorted((survivor.id, merged.id))
+    candidates = DuplicateCandidate
+    preview = MergePreview(
+        tags=sorted(set(merged.tags or []) - set(survivor.tags or [])),
+        closed_candidates=session.scalar(
+            select(func.count())
+            .select_from(candidates)
+            .where(
+                candidates.entity == entity,
+                candidates.status == "open",
+                or_(candidates.record_a == merged.id, candidates.record_b == merged.id),
+                ~and_(candidates.record_a == one, candidates.record_b == other),
+            )
+        )
+        or 0,
+    )
+    if entity == "contact":
+        preview.identifiers = [
+            (row.kind, row.value) for row in session.scalars(_identifiers_of(merged.id))
+        ]
+        return preview
+    preview.contacts = list(session.scalars(_contacts_at(merged.id)))
+    preview.children = list(session.scalars(_children_of(merged.id, survivor.id)))
+    theirs = {merged.domain, *(merged.secondary_domains or [])}
+    ours = {survivor.domain, *(survivor.secondary_domains or [])}
+    preview.domains = sorted(d for d in theirs - ours if d)
+    known = {t.lower() for t in survivor.technologies or []}
+    preview.technologies = sorted(
+        {t for t in merged.technologies or [] if t.lower() not in known}, key=str.lower
+    )
+    return preview
 
 
 # ---------------------------------------------------------------- reading merges
@@ -754,7 +854,10 @@ __all__ = [
     "default_choice",
     "get_merge",
     "list_merges",
+    "load_pair",
+    "merge_candidate",
     "merge_records",
+    "preview_merge",
     "resolve_choices",
     "revert_merge",
 ]

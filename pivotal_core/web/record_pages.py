@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import colander
 from markupsafe import Markup
 from pyramid.config import Configurator
-from pyramid.httpexceptions import HTTPSeeOther
+from pyramid.httpexceptions import HTTPFound, HTTPSeeOther
+from pyramid.interfaces import IRoutesMapper
 from pyramid.request import Request
 from pyramid.response import Response
 from sqlalchemy import Select, select
@@ -30,6 +31,9 @@ from pivotal_core.audit.models import AuditEvent
 from pivotal_core.audit.services import Actor, record_history
 from pivotal_core.authnz.permissions import Permission
 from pivotal_core.customfields.models import CustomFieldDefinition
+from pivotal_core.dataquality.explain import rule_text
+from pivotal_core.dataquality.survivorship import SETTING as SOURCE_PRIORITY_SETTING
+from pivotal_core.dataquality.survivorship import load_policy
 from pivotal_core.errors import Conflict, PivotalError, Unprocessable, ValidationFailed
 from pivotal_core.exports import attachment_filename, csv_stream
 from pivotal_core.jobs import services as jobs
@@ -218,7 +222,8 @@ def actor_labels(session: Session, user_ids: set[int]) -> dict[int, str]:
 
 @dataclass(frozen=True)
 class Provenance:
-    """Why a field has its value: who or what set it, through which channel, and when."""
+    """Why a field has its value: who or what set it, through which channel, when, and the
+    survivorship rule that keeps it (links go to the job, import batch and merge)."""
 
     source: str
     at: str | None
@@ -226,9 +231,21 @@ class Provenance:
     job_id: int | None
     batch: int | None
     manual: bool
+    merge_id: int | None = None
+    rule: str | None = None
+    job_url: str | None = None
+    batch_url: str | None = None
+    merge_url: str | None = None
 
     @classmethod
-    def of(cls, entry: Mapping[str, Any] | None, actors: Mapping[int, str]) -> Provenance | None:
+    def of(
+        cls,
+        entry: Mapping[str, Any] | None,
+        actors: Mapping[int, str],
+        *,
+        rule: str | None = None,
+        urls: Mapping[str, str | None] | None = None,
+    ) -> Provenance | None:
         if not entry:
             return None
         at = entry.get("at")
@@ -237,6 +254,8 @@ class Provenance:
         except (TypeError, ValueError):
             at = str(at)
         actor_id = entry.get("actor_id")
+        merge_id = entry.get("merge_id")
+        urls = urls or {}
         return cls(
             source=str(entry.get("source") or "unknown"),
             at=at,
@@ -244,6 +263,11 @@ class Provenance:
             job_id=entry.get("job_id"),
             batch=entry.get("batch"),
             manual=bool(entry.get("manual")),
+            merge_id=merge_id if isinstance(merge_id, int) else None,
+            rule=rule,
+            job_url=urls.get("job"),
+            batch_url=urls.get("batch"),
+            merge_url=urls.get("merge"),
         )
 
     @property
@@ -255,6 +279,8 @@ class Provenance:
             parts.append(f"batch {self.batch}")
         if self.job_id is not None:
             parts.append(f"job {self.job_id}")
+        if self.merge_id is not None:
+            parts.append(f"merge {self.merge_id}")
         if self.at:
             parts.append(self.at)
         return " · ".join(parts)
@@ -270,9 +296,81 @@ class Provenance:
             text += f", in job {self.job_id}"
         if self.at:
             text += f", at {self.at} UTC"
+        if self.merge_id is not None:
+            text += f"; kept by merge {self.merge_id}"
         if self.manual:
             text += "; typed by a person, so imports do not overwrite it"
         return text + "."
+
+
+# The import batch page, when the import screens are installed.
+IMPORT_BATCH_ROUTE = "web.import"
+
+
+def route_exists(request: Request, name: str) -> bool:
+    return request.registry.getUtility(IRoutesMapper).get_route(name) is not None
+
+
+class ProvenanceDisplay:
+    """Provenance entries of one entity's records as pages show them: actors by name, the
+    job, batch and merge behind a value as links the user may open, and the survivorship
+    rule (``dataquality.explain``) that keeps it against imports."""
+
+    def __init__(
+        self,
+        request: Request,
+        entity: str,
+        records: Iterable[Any] = (),
+        actor_ids: Iterable[int | None] = (),
+    ) -> None:
+        session = request.dbsession
+        ids = set(actor_ids)
+        for record in records:
+            entries = (record.field_provenance or {}).values()
+            ids |= {e.get("actor_id") for e in entries if isinstance(e, dict)}
+        self.request = request
+        self.actors = actor_labels(session, {i for i in ids if isinstance(i, int)})
+        self.policy = load_policy(
+            session, entity, request.registry.settings.get(SOURCE_PRIORITY_SETTING)
+        )
+        allowed = request.identity.permissions if request.identity else frozenset()
+        dataquality = Permission.DATAQUALITY_READ in allowed
+        self.routes = {
+            "job": "web.job" if Permission.JOBS_READ in allowed else None,
+            "batch": IMPORT_BATCH_ROUTE if dataquality else None,
+            "merge": "web.merge" if dataquality else None,
+        }
+        self.routes = {
+            kind: name
+            for kind, name in self.routes.items()
+            if name is not None and route_exists(request, name)
+        }
+
+    def __call__(self, key: str, entry: Mapping[str, Any] | None) -> Provenance | None:
+        if not entry:
+            return None
+        ids = {
+            "job": entry.get("job_id"),
+            "batch": entry.get("batch"),
+            "merge": entry.get("merge_id"),
+        }
+        urls = {
+            kind: self.request.route_path(route, id=ids[kind])
+            for kind, route in self.routes.items()
+            if isinstance(ids[kind], int)
+        }
+        return Provenance.of(entry, self.actors, rule=rule_text(self.policy, key, entry), urls=urls)
+
+    def row(self, f: DetailField, record: Any) -> FieldRow:
+        """A detail field of ``record``: its value (a reference as its name and link) and
+        the value's provenance."""
+        value = getattr(record, f.key)
+        href = None
+        if f.reference is not None and value is not None:
+            href = self.request.route_path(f.reference.route, id=value)
+            value = f.reference.label(self.request.dbsession, value) or f"#{value}"
+        entry = (record.field_provenance or {}).get(f.key)
+        return FieldRow(f.key, f.label, f.kind, value, href, self(f.key, entry))
 
 
 @dataclass(frozen=True)
@@ -702,9 +800,17 @@ def add_record_pages(config: Configurator, pages: RecordPages) -> None:
             else None,
         }
 
-    def detail_view(request: Request) -> dict[str, Any]:
+    def detail_view(request: Request):
         session = request.dbsession
-        record = pages.get(session, _record_id(request), include_deleted=True)
+        requested = _record_id(request)
+        record = pages.get(session, requested, include_deleted=True)
+        if record.id != requested:
+            # A merged record's old address leads to the record it lives on as.
+            request.session.flash(
+                f"{pages.entity.capitalize()} {requested} was merged into {pages.label(record)}.",
+                "info",
+            )
+            return HTTPFound(location=request.route_path(pages.route(), id=record.id))
         allowed = request.identity.permissions
         events: list[AuditEvent] = []
         older_url = None
@@ -722,27 +828,16 @@ def add_record_pages(config: Configurator, pages: RecordPages) -> None:
                 older_url = request.route_path(
                     pages.route(), id=record.id, _query={"before": events[-1].id}
                 )
+        why = ProvenanceDisplay(request, pages.entity, [record], {e.actor_id for e in events})
+        actors = why.actors
         provenance = record.field_provenance or {}
-        actor_ids = {e.get("actor_id") for e in provenance.values() if isinstance(e, dict)}
-        actor_ids |= {e.actor_id for e in events}
-        actors = actor_labels(session, {i for i in actor_ids if isinstance(i, int)})
 
-        def row(key: str, label: str, kind: str, value: Any, href: str | None = None):
-            return FieldRow(
-                key, label, kind, value, href, Provenance.of(provenance.get(key), actors)
-            )
+        def row(key: str, label: str, kind: str, value: Any) -> FieldRow:
+            return FieldRow(key, label, kind, value, None, why(key, provenance.get(key)))
 
-        sections = []
-        for title, fields in pages.details:
-            rows = []
-            for f in fields:
-                value = getattr(record, f.key)
-                href = None
-                if f.reference is not None and value is not None:
-                    href = request.route_path(f.reference.route, id=value)
-                    value = f.reference.label(session, value) or f"#{value}"
-                rows.append(row(f.key, f.label, f.kind, value, href))
-            sections.append((title, rows))
+        sections = [
+            (title, [why.row(f, record) for f in fields]) for title, fields in pages.details
+        ]
         definitions = custom_field_definitions(session, pages.entity)
         stored = record.custom_fields or {}
         custom_rows = [
