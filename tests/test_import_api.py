@@ -22,12 +22,12 @@ from pivotal_core.jobs.models import Job
 
 API = "/api/v1"
 PEOPLE = (
-    "First Name,Last Name,Email,Phone,Job Title,Company,Website\n"
-    "Ada,Lovelace,ada@analytical.io,(650) 253-0000,Countess,Analytical Engines,analytical.io\n"
-    "Grace,Hopper,grace@navy.example,12,Rear Admiral,Navy,\n"
-    "Alan,Turing,alan@bletchley.example,,Cryptanalyst,Bletchley,\n"
-    '"=HYPERLINK(""http://evil.example"")",Mallory,mallory@evil.example,,,,\n'
-).encode()
+    b"First Name,Last Name,Email,Phone,Job Title,Company,Website\n"
+    b"Ada,Lovelace,ada@analytical.io,(650) 253-0000,Countess,Analytical Engines,analytical.io\n"
+    b"Grace,Hopper,grace@navy.example,12,Rear Admiral,Navy,\n"
+    b"Alan,Turing,alan@bletchley.example,,Cryptanalyst,Bletchley,\n"
+    b'"=HYPERLINK(""http://evil.example"")",Mallory,mallory@evil.example,,,,\n'
+)
 MAPPING = {
     "First Name": "first_name",
     "Last Name": "last_name",
@@ -240,9 +240,7 @@ def test_preview_refuses_a_bad_mapping_naming_the_column(steward):
     res = preview({"Job Title": "title"})
     assert "mapping" in res.json["error"]["fields"]  # nothing identifies a contact
     res = preview({"Email": "email", "First Name": "external_id"})
-    assert res.json["error"]["fields"] == {
-        "mapping": "an external id column needs the source name"
-    }
+    assert res.json["error"]["fields"] == {"mapping": "an external id column needs the source name"}
 
 
 def test_preview_of_an_unknown_or_foreign_upload(steward, login):
@@ -301,7 +299,7 @@ def test_rejected_rows_download_as_a_safe_csv(steward):
     assert rows[1][:2] == ["phone: is not a valid phone number", "3"]
     assert rows[2][1] == "5"
     # The formula comes back as text a spreadsheet will not evaluate.
-    assert rows[2][2] == "'=HYPERLINK(\"http://evil.example\")"
+    assert rows[2][2] == '\'=HYPERLINK("http://evil.example")'
 
 
 def test_a_dry_run_writes_nothing_but_its_report(steward, dbsession):

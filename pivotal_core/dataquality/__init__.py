@@ -16,6 +16,7 @@ def scan_duplicates_job(session: Any, progress: Any, entity: str, limit: int | N
 
 def includeme(config: Any) -> None:
     config.include(".api")
+    config.include(".pages")
     config.include(".review_pages")
 
     def register_tasks() -> None:

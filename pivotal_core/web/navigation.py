@@ -26,6 +26,7 @@ CORE_ITEMS = (
     NavItem("Overview", "Dashboard", "web.dashboard", Permission.ME, 10, "g d"),
     NavItem("Data", "Accounts", "web.accounts", Permission.ACCOUNTS_READ, 10, "g a"),
     NavItem("Data", "Contacts", "web.contacts", Permission.CONTACTS_READ, 20, "g c"),
+    NavItem("Data", "Imports", "web.imports", Permission.DATAQUALITY_IMPORT, 30),
     NavItem("Data", "Duplicates", "web.duplicates", Permission.DATAQUALITY_READ, 40),
     NavItem("Admin", "Jobs", "web.jobs", Permission.JOBS_READ, 10, "g j"),
     NavItem("Admin", "Users", "web.users", Permission.USERS_READ, 20, "g u"),
