@@ -352,9 +352,13 @@ def test_merge_screen_shows_both_records_defaults_and_why(
     assert city.select_one("input[checked]")["value"] == str(older.id)
     assert "has no value; a blank never wins" in city.get_text()
     assert f"batch {batch.id}" in city.select_one(".provenance summary").get_text()
-    # Equal values need no choice; custom fields are chosen like the rest.
+    # Equal values need no choice; fields empty on both are listed in one line.
     last = choice_row(res, "last_name")
     assert "same" in last["class"] and not last.select("input")
+    blank = page.select_one("#merge-form tr.blank-fields")["data-blank-fields"].split(",")
+    assert "mobile" in blank and "account_id" in blank and "title" not in blank
+    assert choice_row(res, "mobile") is None
+    # Custom fields are chosen like the rest.
     rating = choice_row(res, "custom_fields.rating")
     assert rating.th.get_text() == "Rating" and len(rating.select("input")) == 2
     # Tags are combined; what moves is listed.
@@ -397,6 +401,9 @@ def test_merging_with_a_changed_choice(steward, dbsession, pair):
     assert [td.get_text() for td in rating.select("td")] == ["Rating", "3", "5", "merged record"]
     assert page.select_one('#merge-changes tr[data-field="title"]') is None
     assert page.select_one("#revert-form") is not None
+    moved = page.select_one("#merge-moved").get_text()
+    assert "Other email kept as an identifier: dana@fbi.example" in moved
+    assert "pair" not in moved  # no other pair of the merged record to close
 
     # The merged record's old address leads to the survivor.
     res = steward.get(f"/contacts/{newer.id}")
@@ -653,6 +660,7 @@ def test_each_field_says_where_it_came_from_and_what_keeps_it(
     }
     assert why["Source"].get_text() == "import:hubspot"
     assert why["Import batch"].get_text() == f"batch {batch.id}"
+    assert why["Import batch"].a["href"] == f"/imports/{batch.id}"
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", why["Time"].get_text())
     rule = why["Rule"].get_text()
     assert "dataquality.source_priority setting: manual > salesforce > hubspot" in rule

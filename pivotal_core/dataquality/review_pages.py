@@ -29,7 +29,7 @@ from pivotal_core.dataquality.api import SCAN_TASK
 from pivotal_core.dataquality.explain import default_choice_reason
 from pivotal_core.dataquality.models import DuplicateCandidate, Merge
 from pivotal_core.dataquality.survivorship import SETTING as SOURCE_PRIORITY_SETTING
-from pivotal_core.dataquality.survivorship import load_policy
+from pivotal_core.dataquality.survivorship import is_blank, load_policy
 from pivotal_core.errors import Conflict, NotFound, PivotalError, Unprocessable, ValidationFailed
 from pivotal_core.jobs import services as jobs
 from pivotal_core.jobs.models import Job
@@ -347,6 +347,7 @@ class FieldChoice:
     reason: str
     chosen: str | None = None
     error: str | None = None
+    blank: bool = False  # empty on both records: listed in one line, not a row
 
     @property
     def choosable(self) -> bool:
@@ -406,6 +407,7 @@ def _choice_rows(
         choice = FieldChoice(
             name, label, row_a, row_b, None if same else side_of[default_record.id], reason
         )
+        choice.blank = is_blank(ours_v) and is_blank(theirs_v)
         choice.chosen = choice.default
         if posted is not None and name in posted:
             chosen_id = posted[name]
@@ -812,8 +814,13 @@ class ChangedField:
     after: str
 
 
+# Columns a merge changes along with a chosen field.
+DERIVED_LABELS = {"email_domain": "Email domain", "name_key": "Company match key"}
+
+
 def _field_labels(request: Request, entity: str) -> dict[str, str]:
-    labels = {f.key: f.label for f in _detail_fields(ENTITY_PAGES[entity]).values()}
+    labels = dict(DERIVED_LABELS)
+    labels.update({f.key: f.label for f in _detail_fields(ENTITY_PAGES[entity]).values()})
     for key, definition in custom_field_definitions(request.dbsession, entity).items():
         labels[f"custom_fields.{key}"] = definition.label
     return labels
@@ -860,9 +867,7 @@ def merge_detail_context(request: Request, item: Merge) -> dict[str, Any]:
         "moved_accounts": list(moved_accounts.values()),
         "identifiers": len(moved.get("identifiers") or []),
         "email_identifier": (moved.get("email_identifier") or {}).get("value"),
-        "closed_candidates": sum(
-            1 for status in (moved.get("candidates") or {}).values() if status == "open"
-        ),
+        "closed_candidates": _closed_candidates(request, item),
         "revert": revert,
         "revert_by": actors.get((revert or {}).get("actor_id")),
         "actor": actors.get(item.actor_id),
@@ -875,6 +880,19 @@ def merge_detail_context(request: Request, item: Merge) -> dict[str, Any]:
         and _may(request, Permission.DATAQUALITY_MERGE),
         "revert_error": None,
     }
+
+
+def _closed_candidates(request: Request, item: Merge) -> int:
+    """Open pairs of the merged record that the merge closed (its own pair aside)."""
+    previous = (item.moved or {}).get("candidates") or {}
+    ids = [int(i) for i, status in previous.items() if status == "open"]
+    if not ids:
+        return 0
+    pair = sorted((item.survivor_id, item.merged_id))
+    candidates = request.dbsession.scalars(
+        select(DuplicateCandidate).where(DuplicateCandidate.id.in_(ids))
+    )
+    return sum(1 for c in candidates if [c.record_a, c.record_b] != pair)
 
 
 def merge_detail_view(request: Request) -> dict[str, Any]:
@@ -912,6 +930,11 @@ IDENTITY_LABELS = {
 }
 
 
+def _in_words(items: list[str]) -> str:
+    """``["a", "b", "c"]`` -> ``"a, b and c"``."""
+    return " and ".join([", ".join(items[:-1]), items[-1]]) if len(items) > 1 else "".join(items)
+
+
 def _erase_context(
     request: Request, contact_id: int, reason: str = "", errors: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
@@ -923,7 +946,7 @@ def _erase_context(
         "contact_label": CONTACT_PAGES.label(contact),
         "contact_url": request.route_path("web.contact", id=contact.id),
         "others": [c for c in preview.contacts if c.id != contact.id],
-        "identity_labels": [IDENTITY_LABELS.get(k, k) for k in preview.identity_kinds],
+        "identity_labels": _in_words([IDENTITY_LABELS.get(k, k) for k in preview.identity_kinds]),
         "reason": reason,
         "errors": dict(errors or {}),
         "action_url": request.route_path("web.contact_erase", id=contact_id),

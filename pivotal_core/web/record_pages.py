@@ -303,7 +303,7 @@ class Provenance:
         return text + "."
 
 
-# The import batch page, when the import screens are installed.
+# The import batch page (dataquality/pages.py).
 IMPORT_BATCH_ROUTE = "web.import"
 
 
@@ -334,11 +334,10 @@ class ProvenanceDisplay:
             session, entity, request.registry.settings.get(SOURCE_PRIORITY_SETTING)
         )
         allowed = request.identity.permissions if request.identity else frozenset()
-        dataquality = Permission.DATAQUALITY_READ in allowed
         self.routes = {
             "job": "web.job" if Permission.JOBS_READ in allowed else None,
-            "batch": IMPORT_BATCH_ROUTE if dataquality else None,
-            "merge": "web.merge" if dataquality else None,
+            "batch": IMPORT_BATCH_ROUTE if Permission.DATAQUALITY_IMPORT in allowed else None,
+            "merge": "web.merge" if Permission.DATAQUALITY_READ in allowed else None,
         }
         self.routes = {
             kind: name
