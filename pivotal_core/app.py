@@ -21,6 +21,7 @@ CORE_AREAS = (
     "pivotal_core.accounts",
     "pivotal_core.contacts",
     "pivotal_core.customfields",
+    "pivotal_core.audience",
     "pivotal_core.dataquality",
     "pivotal_core.jobs",
     "pivotal_core.campaigns",

@@ -123,9 +123,15 @@ def _hide_soft_deleted(state: ORMExecuteState) -> None:
         )
 
 
+def _unicode_lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy own transactions (pysqlite's own BEGIN handling breaks SAVEPOINT).
     dbapi_connection.isolation_level = None
+    # SQLite's lower() folds ASCII only; case-insensitive filters need every letter folded.
+    dbapi_connection.create_function("pivotal_lower", 1, _unicode_lower, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")

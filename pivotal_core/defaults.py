@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pivotal_core import hookimpl
+from pivotal_core.audience import tasks as audience_tasks
 from pivotal_core.dataquality import tasks as dataquality_tasks
 from pivotal_core.jobs import tasks
 
@@ -18,3 +19,4 @@ def pivotal_migration_locations() -> list[str]:
 def pivotal_register_tasks(huey) -> None:
     tasks.register(huey)
     dataquality_tasks.register(huey)
+    audience_tasks.register(huey)

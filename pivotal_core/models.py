@@ -1,8 +1,10 @@
 """Import every core model so that the metadata is complete (Alembic, tests)."""
 
 from pivotal_core.accounts.models import Account
+from pivotal_core.audience.models import AudienceList, ListMember, SavedFilter, Segment
 from pivotal_core.audit.models import AuditEvent
 from pivotal_core.authnz.models import LoginFailure, RefreshToken
+from pivotal_core.compliance.models import Consent, Suppression
 from pivotal_core.contacts.models import Contact, ContactIdentifier
 from pivotal_core.customfields.models import CustomFieldDefinition
 from pivotal_core.dataquality.models import (
@@ -20,7 +22,9 @@ from pivotal_core.users.models import User
 
 __all__ = [
     "Account",
+    "AudienceList",
     "AuditEvent",
+    "Consent",
     "Contact",
     "ContactIdentifier",
     "CustomFieldDefinition",
@@ -33,7 +37,11 @@ __all__ = [
     "RecordRedirect",
     "SurvivorshipRule",
     "Job",
+    "ListMember",
     "LoginFailure",
     "RefreshToken",
+    "SavedFilter",
+    "Segment",
+    "Suppression",
     "User",
 ]

@@ -26,6 +26,8 @@ class Permission(StrEnum):
     JOBS_READ = "jobs:read"
     CHANNELS_READ = "channels:read"
     PLUGINS_READ = "plugins:read"
+    AUDIENCE_READ = "audience:read"
+    AUDIENCE_WRITE = "audience:write"
     CAMPAIGNS_READ = "campaigns:read"
     CAMPAIGNS_WRITE = "campaigns:write"
     CAMPAIGNS_LAUNCH = "campaigns:launch"
@@ -66,10 +68,11 @@ CORE_ROLES: dict[str, frozenset[str]] = {
     Role.CAMPAIGN_MANAGER: frozenset(
         _STAFF_READ
         | {P.AUDIT_READ, P.CUSTOM_FIELDS_READ, P.CAMPAIGNS_READ, P.CAMPAIGNS_WRITE}
-        | {P.CAMPAIGNS_LAUNCH, P.LEADS_READ}
+        | {P.CAMPAIGNS_LAUNCH, P.LEADS_READ, P.AUDIENCE_READ, P.AUDIENCE_WRITE}
     ),
     Role.DATA_STEWARD: frozenset(
         _STAFF_READ
+        | {P.AUDIENCE_READ}
         | {P.ACCOUNTS_WRITE, P.ACCOUNTS_DELETE, P.CONTACTS_WRITE, P.CONTACTS_DELETE}
         | {P.AUDIT_READ, P.CUSTOM_FIELDS_READ, P.CUSTOM_FIELDS_WRITE}
         | {P.DATAQUALITY_READ, P.DATAQUALITY_MERGE, P.PRIVACY_ERASE}
