@@ -64,19 +64,15 @@ def contact_from(session, source: str, **values: Any) -> Contact:
 
 
 @pytest.fixture
-def rating(dbsession):
-    definition = CustomFieldDefinition(
-        entity="contact", key="rating", label="Rating", type="number", options=[]
-    )
-    dbsession.add(definition)
-    dbsession.commit()
-    return definition
-
-
-@pytest.fixture
-def pair(dbsession, rating):
+def pair(dbsession):
     """Two records of one person from two sources, found by a scan (same phone). With the
-    default source priority (manual, salesforce, hubspot), Salesforce's title wins."""
+    default source priority (manual, salesforce, hubspot), Salesforce's title wins. Both
+    have a value of the custom field "Rating"."""
+    dbsession.add(
+        CustomFieldDefinition(
+            entity="contact", key="rating", label="Rating", type="number", options=[]
+        )
+    )
     older = contact_from(
         dbsession,
         "import:hubspot",
@@ -529,9 +525,10 @@ def test_a_resolved_pair_cannot_be_merged(steward, dbsession, pair):
     steward.post(f"/duplicates/{candidate.id}/dismiss")
     res = form.submit(expect_errors=True)
     assert res.status_int == 409
-    assert "is dismissed; only open pairs can be merged" in html(res).select_one(
-        "#merge-error"
-    ).get_text()
+    assert (
+        "is dismissed; only open pairs can be merged"
+        in html(res).select_one("#merge-error").get_text()
+    )
     nothing_merged(dbsession, older, newer)
     assert reload(dbsession, DuplicateCandidate, candidate.id).status == "dismissed"
 
@@ -655,9 +652,7 @@ def test_each_field_says_where_it_came_from_and_what_keeps_it(
     page = html(client.get(f"/contacts/{contact.id}"))
     title = page.select_one('dd[data-field="title"] details.provenance')
     assert title.summary.get_text().startswith(f"import:hubspot · batch {batch.id} · ")
-    why = {
-        dt.get_text(): dd for dt, dd in zip(title.select("dt"), title.select("dd"), strict=True)
-    }
+    why = {dt.get_text(): dd for dt, dd in zip(title.select("dt"), title.select("dd"), strict=True)}
     assert why["Source"].get_text() == "import:hubspot"
     assert why["Import batch"].get_text() == f"batch {batch.id}"
     assert why["Import batch"].a["href"] == f"/imports/{batch.id}"

@@ -42,6 +42,7 @@ from pivotal_core.web.record_pages import (
     ProvenanceDisplay,
     RecordPages,
     actor_labels,
+    add_views,
     display_value,
     refuse,
     when,
@@ -1036,11 +1037,4 @@ def includeme(config: Configurator) -> None:
             "dataquality/erase_confirm.jinja2",
         ),
     )
-    for route_name, method, view, permission, renderer in views:
-        config.add_view(
-            view,
-            route_name=route_name,
-            request_method=method,
-            permission=permission,
-            renderer=renderer,
-        )
+    add_views(config, views)

@@ -780,6 +780,20 @@ def bulk_actions(request: Request, pages: RecordPages, deleted: bool) -> list[Bu
     return actions
 
 
+def add_views(
+    config: Configurator, views: Iterable[tuple[str, str, Callable, str, str | None]]
+) -> None:
+    """Views given as ``(route name, method, view, permission, renderer)``."""
+    for route_name, method, view, permission, renderer in views:
+        config.add_view(
+            view,
+            route_name=route_name,
+            request_method=method,
+            permission=permission,
+            renderer=renderer,
+        )
+
+
 def add_record_pages(config: Configurator, pages: RecordPages) -> None:
     """Routes and views of an area's record pages, and the tasks of its bulk actions."""
     settings = config.get_settings()
@@ -1032,14 +1046,7 @@ def add_record_pages(config: Configurator, pages: RecordPages) -> None:
         (pages.list_route("delete_selected"), "POST", bulk_view("delete"), remove, None),
         (pages.list_route("restore_selected"), "POST", bulk_view("restore"), remove, None),
     )
-    for route_name, method, view, permission, renderer in views:
-        config.add_view(
-            view,
-            route_name=route_name,
-            request_method=method,
-            permission=permission,
-            renderer=renderer,
-        )
+    add_views(config, views)
 
     def register_bulk_tasks() -> None:
         # Deferred to the configuration commit: the jobs area, which builds huey, is
