@@ -39,12 +39,7 @@ MAPPING = {
 }
 
 
-@pytest.fixture(autouse=True)
-def imports_dir(app, tmp_path, monkeypatch) -> Path:
-    """Uploads of each test go to a folder of its own."""
-    folder = tmp_path / "imports"
-    monkeypatch.setitem(app.registry.settings, "dataquality.imports_dir", str(folder))
-    return folder
+pytestmark = pytest.mark.usefixtures("imports_dir")  # uploads of each test apart
 
 
 @pytest.fixture

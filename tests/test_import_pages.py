@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-from pathlib import Path
 
 import pytest
 import webtest
@@ -30,11 +29,7 @@ PEOPLE = (
 MAP_URL = re.compile(r"/imports/uploads/([0-9a-f]{32})/map$")
 
 
-@pytest.fixture(autouse=True)
-def imports_dir(app, tmp_path, monkeypatch) -> Path:
-    folder = tmp_path / "imports"
-    monkeypatch.setitem(app.registry.settings, "dataquality.imports_dir", str(folder))
-    return folder
+pytestmark = pytest.mark.usefixtures("imports_dir")  # uploads of each test apart
 
 
 @pytest.fixture

@@ -168,22 +168,20 @@ def deserialize_form(schema: colander.SchemaNode, request: Any) -> dict[str, Any
             errors[key] = "is given more than once"
         else:
             values[key] = value
-    try:
-        result = schema.deserialize({k: v for k, v in values.items() if v != ""})
-    except colander.Invalid as exc:
-        errors.update(_flatten(exc))
-        result = {}
-    if errors:
-        raise ValidationFailed(errors)
-    return result
+    return _checked(schema, {k: v for k, v in values.items() if v != ""}, errors)
 
 
 def parse_query(schema: colander.SchemaNode, params: Mapping[str, str]) -> dict[str, Any]:
     """Validate query parameters: they arrive as strings, so coercing types is right here."""
     known = {child.name for child in schema.children}
     errors = {key: "is not a known parameter" for key in params if key not in known}
+    return _checked(schema, {k: v for k, v in params.items() if k in known}, errors)
+
+
+def _checked(schema: colander.SchemaNode, values: Any, errors: dict[str, str]) -> dict[str, Any]:
+    """``values`` deserialized; their problems and ``errors`` found before are raised together."""
     try:
-        result = schema.deserialize({k: v for k, v in params.items() if k in known})
+        result = schema.deserialize(values)
     except colander.Invalid as exc:
         errors.update(_flatten(exc))
         result = {}

@@ -386,7 +386,7 @@ def import_detail(request: Request) -> dict[str, Any]:
             (labels.get(name, name), n) for name, n in (counts.get("ignored_fields") or {}).items()
         ],
         "rejected": uploads.rejected_counts(session, [batch.id]).get(batch.id, 0),
-        "can_undo": not batch.dry_run and batch.status in ("succeeded", "failed") and not undoing,
+        "can_undo": services.undo_problem(batch) is None and not undoing,
         "can_repeat": batch.dry_run and batch.status == "succeeded",
         "undo_report": report,
         "conflicts": _report_links(request, report.get("conflicts") or []),
@@ -416,8 +416,7 @@ def confirm_undo(request: Request):
         "batch": batch,
         "entity_label": ENTITY_LABELS[batch.entity],
         "counts": batch.counts or {},
-        "undoable": not batch.dry_run
-        and batch.status in ("succeeded", "failed")
+        "undoable": services.undo_problem(batch) is None
         and uploads.active_undo_job(request.dbsession, batch) is None,
     }
 

@@ -48,6 +48,7 @@ __all__ = [
     "source_problem",
     "start_import",
     "undo_batch",
+    "undo_problem",
 ]
 
 IMPORT_TASK = "dataquality.run_import"
@@ -373,12 +374,9 @@ def undo_batch(session: Session, batch: ImportBatch, actor: Actor) -> dict[str, 
     created record changed since (or an account that got other contacts) is kept; both
     are listed in the report (``batch.undo_report``). Every change is audited (``undo``).
     """
-    if batch.dry_run:
-        raise Conflict(f"Import batch {batch.id} was a dry run: it changed nothing")
-    if batch.status == "undone":
-        raise Conflict(f"Import batch {batch.id} has already been undone")
-    if batch.status not in ("succeeded", "failed"):
-        raise Conflict(f"Import batch {batch.id} is {batch.status}; wait for it to finish")
+    problem = undo_problem(batch)
+    if problem:
+        raise Conflict(problem)
     undo = _Undo(session, batch, replace(actor, batch_id=batch.id))
     report = undo.run()
     old_status = batch.status
@@ -390,6 +388,17 @@ def undo_batch(session: Session, batch: ImportBatch, actor: Actor) -> dict[str, 
         session, actor, AUDIT_ENTITY, batch.id, "undo", {"status": (old_status, "undone")}
     )
     return report
+
+
+def undo_problem(batch: ImportBatch) -> str | None:
+    """Why ``batch`` cannot be undone (a dry run, not finished, undone already), or None."""
+    if batch.dry_run:
+        return f"Import batch {batch.id} was a dry run: it changed nothing"
+    if batch.status == "undone":
+        return f"Import batch {batch.id} has already been undone"
+    if batch.status not in ("succeeded", "failed"):
+        return f"Import batch {batch.id} is {batch.status}; wait for it to finish"
+    return None
 
 
 class _Undo:

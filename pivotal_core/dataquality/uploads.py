@@ -521,12 +521,9 @@ def request_undo(session: Session, actor: Actor, batch: ImportBatch, *, huey: An
     if session.get_bind().dialect.name == "postgresql":
         # Two undo requests at once: the second waits here, then sees the first's job.
         session.refresh(batch, with_for_update=True)
-    if batch.dry_run:
-        raise Conflict(f"Import batch {batch.id} was a dry run: it changed nothing")
-    if batch.status == "undone":
-        raise Conflict(f"Import batch {batch.id} has already been undone")
-    if batch.status not in ("succeeded", "failed"):
-        raise Conflict(f"Import batch {batch.id} is {batch.status}; wait for it to finish")
+    problem = services.undo_problem(batch)
+    if problem:
+        raise Conflict(problem)
     if active_undo_job(session, batch) is not None:
         raise Conflict(f"Import batch {batch.id} is being undone already")
     task = registered_task(huey, services.UNDO_TASK)

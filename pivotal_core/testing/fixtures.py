@@ -15,6 +15,7 @@ import itertools
 import os
 from collections.abc import Iterator
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -309,6 +310,14 @@ def make_import_batch(dbsession):
         return batch
 
     return factory
+
+
+@pytest.fixture
+def imports_dir(app, tmp_path, monkeypatch) -> Path:
+    """A folder of the test's own for uploaded import files (``dataquality.imports_dir``)."""
+    folder = tmp_path / "imports"
+    monkeypatch.setitem(app.registry.settings, "dataquality.imports_dir", str(folder))
+    return folder
 
 
 class WebClient:
