@@ -12,10 +12,10 @@ import re
 import pytest
 import webtest
 from bs4 import BeautifulSoup
-from sqlalchemy import func, select
+from sqlalchemy import select
+from test_import_api import contact, count  # the same checks of the database
 
 from pivotal_core.authnz.permissions import Role
-from pivotal_core.contacts.models import Contact
 from pivotal_core.dataquality import pages
 from pivotal_core.dataquality.models import ImportBatch, ImportMapping
 from pivotal_core.jobs.models import Job
@@ -44,17 +44,6 @@ def html(res) -> BeautifulSoup:
 def field_error(res, name: str) -> str:
     node = html(res).select_one(f"#e-{name}")
     return node.get_text(strip=True) if node else ""
-
-
-def count(session, model, *where) -> int:
-    stmt = select(func.count()).select_from(model).where(*where)
-    return session.scalar(stmt.execution_options(include_deleted=True))
-
-
-def contact(session, email: str) -> Contact | None:
-    session.expire_all()
-    stmt = select(Contact).where(Contact.email == email).execution_options(include_deleted=True)
-    return session.scalars(stmt).first()
 
 
 def upload_form(client, content: bytes | None = PEOPLE, entity="contact", source="tradeshow"):
