@@ -17,7 +17,7 @@ from pivotal_core.accounts.models import Account
 from pivotal_core.audit.services import Actor
 from pivotal_core.authnz.permissions import Permission, Role
 from pivotal_core.contacts.models import Contact, ContactIdentifier
-from pivotal_core.contacts.services import create_contact
+from pivotal_core.contacts.services import create_contact, delete_contact
 from pivotal_core.customfields.models import CustomFieldDefinition
 from pivotal_core.dataquality.duplicates import scan_duplicates
 from pivotal_core.dataquality.models import DuplicateCandidate, ErasedIdentity, Merge
@@ -219,6 +219,8 @@ def test_scan_now_runs_the_scan_as_a_job_and_shows_its_outcome(steward, dbsessio
     assert res.headers["Location"].endswith(f"/duplicates?entity=contact&job={job.id}")
     dbsession.expire_all()
     assert job.status == "succeeded" and job.result["created"] == 1
+    # Three kinds of signal, then storing: the job reported each step.
+    assert (job.progress_current, job.progress_total) == (4, 4)
     res = res.follow()
     page = html(res)
     assert f"Scanning contacts for duplicates (job {job.id})" in page.select_one(".flash-info").text
@@ -548,6 +550,38 @@ def test_a_record_cannot_be_merged_with_itself(steward, dbsession, pair):
     label = html(res).select_one('label.field[for="f-merged"]')
     assert label.select_one(".field-error").get_text() == "is the survivor itself"
     nothing_merged(dbsession, older, newer)
+
+
+def test_a_pair_with_a_deleted_record_says_why_it_cannot_be_merged(steward, dbsession, pair):
+    older, newer, candidate = pair
+    delete_contact(dbsession, Actor.system("test"), older)
+    dbsession.commit()
+    res = steward.get(f"/duplicates/{candidate.id}")
+    assert res.status_int == 200
+    page = html(res)
+    assert page.select_one("#merge-form") is None
+    problem = page.select_one(".pair-problem")
+    assert problem.select_one('[data-problem="merged_id"]').get_text() == (
+        "The other record is deleted."
+    )
+    assert [int(c["data-record-id"]) for c in problem.select(".pair-record")] == [
+        older.id,
+        newer.id,
+    ]
+    # Posting the merge anyway changes nothing.
+    res = steward.post(
+        "/merges",
+        {
+            "entity": "contact",
+            "candidate_id": candidate.id,
+            "survivor_id": newer.id,
+            "merged_id": older.id,
+        },
+    )
+    assert res.status_int == 409
+    assert "restore it before merging it" in html(res).select_one("#merge-error").get_text()
+    assert count(dbsession, Merge) == 0
+    assert reload(dbsession, Contact, older.id).merged_into_id is None
 
 
 def test_two_records_found_by_id_can_be_merged(steward, dbsession, make_contact):

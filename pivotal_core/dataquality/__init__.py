@@ -10,8 +10,7 @@ from pivotal_core.jobs.queue import register_task
 def scan_duplicates_job(session: Any, progress: Any, entity: str, limit: int | None = None):
     from pivotal_core.dataquality.duplicates import scan_duplicates
 
-    progress(0, message=f"Scanning {entity}s for duplicates", force=True)
-    return scan_duplicates(session, entity, limit=limit).as_dict()
+    return scan_duplicates(session, entity, limit=limit, progress=progress).as_dict()
 
 
 def includeme(config: Any) -> None:

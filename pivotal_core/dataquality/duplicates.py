@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from itertools import combinations
 from typing import Any
@@ -115,26 +115,34 @@ def find_candidates(session: Session, entity: str, *, limit: int | None = None) 
     return scan_duplicates(session, entity, limit=limit).created
 
 
-def scan_duplicates(session: Session, entity: str, *, limit: int | None = None) -> ScanReport:
+def scan_duplicates(
+    session: Session,
+    entity: str,
+    *,
+    limit: int | None = None,
+    progress: Callable[..., None] | None = None,
+) -> ScanReport:
     """Find every candidate pair of ``entity`` and bring the stored pairs up to date.
 
     New pairs are stored (at most ``limit`` of them, highest scores first); open pairs get
     their current reasons and score; pairs closed because a record was deleted open again
     when both records are back and still match; open pairs whose records were merged,
     deleted or no longer match are closed. Dismissed and merged pairs are left alone: a
-    person decided those.
+    person decided those. ``progress(done, total, message, force=True)`` hears of each
+    step (a job's :class:`~pivotal_core.jobs.services.Progress`).
     """
     check_entity(entity)
     if limit is not None and limit < 0:
         raise ValidationFailed({"limit": "must not be negative"})
     pairs = _PairCollector()
-    if entity == "contact":
-        _contacts_same_name_at_account(session, pairs)
-        _contacts_same_phone(session, pairs)
-        _contacts_similar_email(session, pairs)
-    else:
-        _accounts_same_name(session, pairs)
-        _accounts_similar_name(session, pairs)
+    steps = SCAN_STEPS[entity]
+    total = len(steps) + 1
+    for done, (label, find) in enumerate(steps):
+        if progress is not None:
+            progress(done, total, f"Looking for {label}", force=True)
+        find(session, pairs)
+    if progress is not None:
+        progress(len(steps), total, "Storing the pairs found", force=True)
     return _store(session, entity, pairs.scored(), limit)
 
 
@@ -416,6 +424,20 @@ def _compare_name_block(block: list[Any], pairs: _PairCollector) -> None:
                             if parents[a] != b and parents[b] != a:
                                 pairs.add(a, b, "similar_name", score)
             index[gram].append(key)
+
+
+# What a scan of each entity looks for, in order: (what, the finder).
+SCAN_STEPS: dict[str, tuple[tuple[str, Callable[[Session, _PairCollector], None]], ...]] = {
+    "contact": (
+        ("the same name at the same account", _contacts_same_name_at_account),
+        ("shared phone numbers", _contacts_same_phone),
+        ("near-identical emails", _contacts_similar_email),
+    ),
+    "account": (
+        ("the same company names", _accounts_same_name),
+        ("similar company names", _accounts_similar_name),
+    ),
+}
 
 
 def _insert_ignoring_existing(session: Session, rows: list[dict[str, Any]]) -> int:

@@ -505,7 +505,8 @@ def _place_errors(form: MergeForm, error: PivotalError) -> None:
 
 
 def _default_survivor(request: Request, entity: str, a_id: int, b_id: int) -> int:
-    """The more complete record stays (more fields filled in); on a tie the older one."""
+    """A live record stays rather than a deleted one; then the more complete one (more
+    fields filled in); on a tie the older one."""
     model = duplicates.MODELS[entity]
     records = {
         r.id: r
@@ -516,7 +517,7 @@ def _default_survivor(request: Request, entity: str, a_id: int, b_id: int) -> in
 
     def filled(record_id: int) -> int:
         record = records.get(record_id)
-        if record is None:
+        if record is None or record.deleted_at is not None:
             return -1
         return sum(
             1 for name in merge.CHOSEN_FIELDS[entity] if getattr(record, name) not in (None, "", [])
