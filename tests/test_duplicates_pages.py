@@ -696,3 +696,37 @@ def test_each_field_says_where_it_came_from_and_what_keeps_it(
     assert "hubspot ranks #3" in rule
     city = page.select_one('dd[data-field="city"] details.provenance')
     assert "Typed by a person" in city.select_one(".rule").get_text()
+
+
+def test_the_reason_for_a_default_follows_the_decision():
+    from pivotal_core.dataquality.explain import default_choice_reason, rule_text
+    from pivotal_core.dataquality.merge import default_choice
+    from pivotal_core.dataquality.survivorship import SurvivorshipPolicy
+
+    policy = SurvivorshipPolicy.of(["salesforce", "hubspot"], {"title": ["hubspot"]})
+    early = {"source": "import:salesforce", "at": "2025-01-01T00:00:00+00:00"}
+    late = {"source": "import:salesforce", "at": "2025-06-01T00:00:00+00:00"}
+    hubspot = {"source": "import:hubspot", "at": "2024-01-01T00:00:00+00:00"}
+    cases = [
+        # (field, survivor value, entry, merged value, entry) -> default, words in the reason
+        (("city", "Bonn", early, "Berlin", late), "merged", "merged record's value is more"),
+        (("city", "Bonn", late, "Berlin", early), "survivor", "survivor's value is more"),
+        (("city", "Bonn", hubspot, "Berlin", early), "merged", "salesforce (#1) ranks above"),
+        (("title", "CTO", hubspot, "CEO", late), "survivor", "hubspot (#1) ranks above"),
+        (("city", None, late, "Berlin", early), "merged", "survivor has no value"),
+        (("city", "Bonn", None, "Berlin", None), None, "fixed order of the values"),
+    ]
+    for (name, ours, ours_entry, theirs, theirs_entry), expected, words in cases:
+        decided = default_choice(policy, name, ours, ours_entry, theirs, theirs_entry)
+        if expected is not None:
+            assert decided == expected, (name, ours, theirs)
+        reason = default_choice_reason(
+            policy, name, ours, ours_entry, theirs, theirs_entry, decided
+        )
+        assert words in reason, reason
+    assert "rule for title: hubspot" in rule_text(policy, "title", hubspot)
+    assert "default" not in rule_text(policy, "title", hubspot)
+    assert "salesforce > hubspot" in rule_text(policy, "city", early)
+    assert "is not listed" in rule_text(policy, "city", {"source": "import:csv"})
+    assert rule_text(policy, "city", {"source": "ui", "manual": True}).startswith("Typed by")
+    assert rule_text(policy, "city", None) is None

@@ -108,6 +108,7 @@ class RecordCard:
 
 def record_cards(request: Request, entity: str, ids: Iterable[int]) -> dict[int, RecordCard]:
     session = request.dbsession
+    ids = list(ids)
     summaries = duplicates.record_summaries(session, entity, ids)
     pages = ENTITY_PAGES[entity]
     refs = {
