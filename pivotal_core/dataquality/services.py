@@ -208,13 +208,15 @@ def run_batch(
     actor: Actor | None = None,
     chunk_size: int = CHUNK_SIZE,
     commit_chunks: bool = False,
+    timings: dict[str, float] | None = None,
 ) -> ImportCounts:
     """Import ``rows`` as ``batch``; sets its status, counts and finish time.
 
     ``settings``: the application settings (``auth.secret`` to recognise erased people,
     ``dataquality.source_priority``). ``commit_chunks``: commit after every chunk (the
     job does), so that a long import holds its locks briefly and a retry continues where
-    it stopped; otherwise the caller's transaction holds everything. A dry run computes
+    it stopped; otherwise the caller's transaction holds everything. ``timings`` receives
+    the seconds spent in each phase of the engine (for benchmarks). A dry run computes
     everything, keeps the counts and the rejected rows, and rolls the rest back.
     """
     settings = settings or {}
@@ -268,7 +270,7 @@ def run_batch(
         counts = import_rows(
             session, batch, rows, options, actor, progress,
             policy=policy, secret=secret, chunk_size=chunk_size, checkpoint=checkpoint,
-            counts=counts, seen=seen,
+            counts=counts, seen=seen, timings=timings,
         )  # fmt: skip
     batch = session.get(ImportBatch, batch_id, populate_existing=True)
     assert batch is not None
