@@ -106,6 +106,12 @@ def test_upload_reads_the_file_and_suggests_a_mapping(steward, imports_dir):
     assert kept_files(imports_dir) == [f"{body['sha256']}.csv"]
 
 
+def test_the_uploaded_file_name_is_only_a_name(steward):
+    res = upload(steward, PEOPLE, filename="C:\\Users\\ada\\people\x00 2026.csv")
+    assert res.status_int == 201, res.text
+    assert res.json["filename"] == "people 2026.csv"
+
+
 def test_upload_without_an_entity_suggests_nothing(steward):
     res = upload(steward, PEOPLE)
     assert res.status_int == 201, res.text

@@ -58,7 +58,9 @@ def store_upload(
                 out.write(chunk)
         if check is not None:
             check(partial)
-        suffix = Path(filename).suffix.lower()[:10] if Path(filename).suffix else ""
+        # The name is the sender's: only letters and digits of its extension are kept.
+        suffix = "".join(c for c in Path(filename).suffix.lower()[:10] if c.isalnum())
+        suffix = f".{suffix}" if suffix else ""
         stored = folder / f"{digest.hexdigest()}{suffix}"
         if stored.exists():
             partial.unlink()

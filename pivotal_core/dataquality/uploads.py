@@ -152,8 +152,10 @@ class Upload(StoredFile):
 
 
 def _file_name(filename: str | None) -> str:
-    # Some browsers send the whole client path; only the name is the file's.
-    name = Path(str(filename or "").replace("\\", "/")).name.strip()
+    # Some browsers send the whole client path; only the name is the file's. Control
+    # characters (a NUL cannot even be stored) are dropped.
+    name = Path(str(filename or "").replace("\\", "/")).name
+    name = "".join(char for char in name if char.isprintable()).strip()
     if not name or len(name) > 255:
         raise ValidationFailed({"file": "the file needs a name of 1 to 255 characters"})
     return name
