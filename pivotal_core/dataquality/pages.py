@@ -32,7 +32,6 @@ PERMISSION = Permission.DATAQUALITY_IMPORT
 HISTORY_PAGE = 50
 ENTITY_LABELS = {"contact": "Contacts", "account": "Accounts"}
 STEPS = ("Upload", "Map columns", "Preview", "Run", "Report")
-ACTIVE = ("queued", "running")
 # The counts of a batch's report, in the order the report shows them.
 REPORT_COUNTS = (
     ("rows", "Rows read"),
@@ -338,7 +337,7 @@ def import_history(request: Request) -> dict[str, Any]:
         "entity_labels": ENTITY_LABELS,
         "next_url": url(cursor=page.next_cursor) if page.next_cursor else None,
         "prev_url": url(cursor=page.prev_cursor) if page.prev_cursor else None,
-        "live": any(b.status in ACTIVE for b in page.items),
+        "live": any(b.status in uploads.ACTIVE_JOB_STATES for b in page.items),
         "status_url": url,
     }
 
@@ -363,8 +362,10 @@ def import_detail(request: Request) -> dict[str, Any]:
     batch = _batch(request)
     job = session.get(Job, batch.job_id) if batch.job_id is not None else None
     undo_job = uploads.undo_jobs_of(session, [batch.id]).get(batch.id)
-    undoing = undo_job is not None and undo_job.status in ACTIVE
-    running = batch.status in ACTIVE or (job is not None and job.status in ACTIVE)
+    undoing = undo_job is not None and undo_job.status in uploads.ACTIVE_JOB_STATES
+    running = batch.status in uploads.ACTIVE_JOB_STATES or (
+        job is not None and job.status in uploads.ACTIVE_JOB_STATES
+    )
     report = batch.undo_report or {}
     labels = _field_labels(request, batch.entity)
     counts = batch.counts or {}

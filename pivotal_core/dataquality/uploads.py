@@ -51,6 +51,7 @@ from pivotal_core.jobs.queue import registered_task
 from pivotal_core.records import custom_field_definitions
 
 __all__ = [
+    "ACTIVE_JOB_STATES",
     "BATCH_SORT_KEYS",
     "MAX_UPLOAD_SETTING",
     "Upload",
