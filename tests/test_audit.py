@@ -1,5 +1,6 @@
-"""The audit trail of API writes: one event per changed field with old and new values, who
-and which request made it, the history endpoint, and field provenance."""
+"""The audit trail of API writes: one event per changed field with old and new values (one
+per creation, holding every initial value), who and which request made it, the history
+endpoint, and field provenance."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from pivotal_core.audit.models import AuditEvent
+from pivotal_core.audit.services import RECORD, field_changes
 from pivotal_core.authnz.permissions import Role
 from pivotal_core.testing.fixtures import TEST_PASSWORD, ApiClient
 
@@ -30,7 +32,7 @@ def event_count(dbsession) -> int:
 
 
 def by_field(rows: list[AuditEvent]) -> dict[str, tuple[Any, Any]]:
-    return {row.field: (row.old_value, row.new_value) for row in rows}
+    return {name: (old, new) for row in rows for name, old, new in field_changes(row)}
 
 
 @pytest.fixture
@@ -48,9 +50,9 @@ def contact(admin, dbsession) -> dict[str, Any]:
     return res.json
 
 
-def test_create_writes_one_event_per_set_field(admin, contact, dbsession):
+def test_create_writes_one_event_holding_every_set_field(admin, contact, dbsession):
     rows = events(dbsession, "contact", contact["id"])
-    assert {row.action for row in rows} == {"create"}
+    assert [(row.action, row.field, row.old_value) for row in rows] == [("create", RECORD, None)]
     # Stored (normalised) values; email_domain is derived from the email.
     assert by_field(rows) == {
         "first_name": (None, "Ada"),
@@ -186,12 +188,12 @@ def test_history_newest_first_with_paging(admin, contact, dbsession):
     whole = _history(admin, url + "/history", limit=500)
     items = whole["items"]
     assert whole["next_before"] is None
-    assert len(items) == 5 + 3 + 1 + 1
+    assert len(items) == 1 + 3 + 1 + 1
     ids = [item["id"] for item in items]
     assert ids == sorted(ids, reverse=True)
     assert [item["action"] for item in items] == ["restore", "delete"] + ["update"] * 3 + [
         "create"
-    ] * 5
+    ]
     assert ids == [e.id for e in reversed(events(dbsession, "contact", contact["id"]))]
     first = items[-1]
     assert set(first) >= {
@@ -208,6 +210,8 @@ def test_history_newest_first_with_paging(admin, contact, dbsession):
         "created_at",
     }
     assert first["entity"] == "contact" and first["entity_id"] == contact["id"]
+    assert first["field"] == RECORD and first["old_value"] is None
+    assert first["new_value"]["email"] == "ada@engines.org"
 
     paged: list[int] = []
     page = _history(admin, url + "/history", limit=3)
@@ -220,7 +224,7 @@ def test_history_newest_first_with_paging(admin, contact, dbsession):
         pages += 1
         assert pages < 10
     assert paged == ids
-    assert pages == 4
+    assert pages == 3
 
     # Only this record's events.
     other = admin.post(f"{API}/contacts", {"first_name": "Other"}).json
@@ -281,7 +285,7 @@ def test_account_changes_are_audited(admin, dbsession):
         ("restore", "deleted_at"),
         ("delete", "deleted_at"),
     ]
-    assert len(items) == 2 + 2 + 2
+    assert len(items) == 2 + 2 + 1
 
 
 def test_provenance_of_manual_edits(admin, make_contact, dbsession):

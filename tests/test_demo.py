@@ -17,7 +17,7 @@ from sqlalchemy.pool import StaticPool
 import pivotal_core.models  # noqa: F401 - every table for metadata.create_all
 from pivotal_core.accounts.models import Account
 from pivotal_core.audit.models import AuditEvent
-from pivotal_core.audit.services import audit_value
+from pivotal_core.audit.services import audit_value, field_changes
 from pivotal_core.contacts.models import SENIORITIES, Contact
 from pivotal_core.db import make_engine, metadata
 from pivotal_core.demo import (
@@ -215,13 +215,16 @@ def test_every_set_field_has_provenance_and_a_create_event(dbsession, summary):
         assert record.field_provenance
         assert all(value == entry for value in record.field_provenance.values())
         record_events = events[(entity, record.id)]
-        created = {e.field: e for e in record_events if e.action == "create"}
+        creations = [e for e in record_events if e.action == "create"]
+        assert len(creations) == 1
+        event = creations[0]
+        created = {name: new for name, _, new in field_changes(event)}
         assert set(created) == set(record.field_provenance)
-        for field, event in created.items():
-            assert event.new_value == audit_value(getattr(record, field))
-            assert event.old_value in (None, [])
-            assert event.source == DEMO_SOURCE and event.actor_id is None
-            assert event.created_at == record.created_at
+        for field, value in created.items():
+            assert value == audit_value(getattr(record, field))
+        assert event.old_value is None
+        assert event.source == DEMO_SOURCE and event.actor_id is None
+        assert event.created_at == record.created_at
         deletions = [e for e in record_events if e.action == "delete"]
         if entity == "contact" and record.deleted_at is not None:
             assert [e.field for e in deletions] == ["deleted_at"]

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from pivotal_core.audit.models import AuditEvent
-from pivotal_core.audit.services import Actor
+from pivotal_core.audit.services import Actor, field_changes
 from pivotal_core.authnz.permissions import Role
 from pivotal_core.contacts.models import Contact, ContactIdentifier
 from pivotal_core.contacts.services import update_contact
@@ -85,8 +85,10 @@ def test_erase_leaves_no_personal_data_and_keeps_digests(admin, login, dbsession
         .where(AuditEvent.entity == "contact", AuditEvent.entity_id == jane["id"])
         .order_by(AuditEvent.id)
     ).all()
-    fields = {(row.action, row.field) for row in rows}
+    fields = {(row.action, name) for row in rows for name, _, _ in field_changes(row)}
     assert {("create", "email"), ("update", "title"), ("update", "city")} <= fields
+    created = next(row for row in rows if row.action == "create")
+    assert set(created.new_value.values()) == {"[erased]"}
     assert all(row.created_at is not None for row in rows)
     erase_events = [row for row in rows if row.action == "erase"]
     assert len(erase_events) == 1

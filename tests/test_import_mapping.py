@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from bench.messy import HEADER as MESSY_HEADER
 from pivotal_core.audit.models import AuditEvent
+from pivotal_core.audit.services import field_changes
 from pivotal_core.customfields.models import CustomFieldDefinition
 from pivotal_core.dataquality.mapping import (
     get_mapping,
@@ -264,7 +265,7 @@ def test_saved_mapping_round_trip(dbsession, system_actor):
             AuditEvent.entity == "import_mapping", AuditEvent.entity_id == saved.id
         )
     ).all()
-    assert {e.field: e.new_value for e in events} == {
+    assert {n: new for e in events for n, _, new in field_changes(e)} == {
         "entity": "contact",
         "name": "Messy bench file",
         "columns": columns,

@@ -187,7 +187,7 @@ def test_load_policy_reads_the_rules_and_set_rule_audits(dbsession):
         )
     ).all()
     assert [(e.action, e.new_value) for e in events] == [
-        ("create", ["hubspot", "salesforce"]),
+        ("create", {"sources": ["hubspot", "salesforce"]}),
         ("update", ["salesforce"]),
     ]
     with pytest.raises(ValidationFailed) as exc:

@@ -1,4 +1,4 @@
-"""Audit events: one row per changed field of a business record."""
+"""Audit events: one row per changed field of a business record (one per creation)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ class AuditEvent(IdMixin, Base):
     entity_id: Mapped[int] = mapped_column(BigInteger)
     # create, update, delete, restore, merge, erase, ...
     action: Mapped[str] = mapped_column(String(20))
+    # The changed field; "*" for a creation, whose new_value holds every initial value.
     field: Mapped[str] = mapped_column(String(100))
     old_value: Mapped[Any | None] = mapped_column(JSONValue)
     new_value: Mapped[Any | None] = mapped_column(JSONValue)

@@ -1,4 +1,10 @@
-"""Recording and reading audit events: one event per changed field, written in batches."""
+"""Recording and reading audit events: one event per changed field, written in batches.
+
+A record's creation is one event for the whole record: its ``field`` is :data:`RECORD`
+and its ``new_value`` the object of the values the record was created with. A million-row
+import then writes a million creation events, not one per field of every row, and the
+trail still says field by field what each record started with (:func:`field_changes`).
+"""
 
 from __future__ import annotations
 
@@ -44,6 +50,29 @@ def audit_value(value: Any) -> Any:
     return value
 
 
+# The ``field`` of an event about the whole record (its creation).
+RECORD = "*"
+
+
+def event_rows(action: str, changes: Mapping[str, tuple[Any, Any]]) -> list[tuple[str, Any, Any]]:
+    """``(field, old, new)`` of the events a change writes, JSON-safe: one per changed
+    field, or for a creation one about the whole record."""
+    if action == "create":
+        values = {name: audit_value(new) for name, (_, new) in sorted(changes.items())}
+        return [(RECORD, None, values)] if values else []
+    return [
+        (name, audit_value(old), audit_value(new)) for name, (old, new) in sorted(changes.items())
+    ]
+
+
+def field_changes(event: Any) -> list[tuple[str, Any, Any]]:
+    """``(field, old, new)`` for each field an event changed: a creation event gives one
+    entry per value the record was created with."""
+    if event.field == RECORD and isinstance(event.new_value, dict):
+        return [(name, None, value) for name, value in sorted(event.new_value.items())]
+    return [(event.field, event.old_value, event.new_value)]
+
+
 class AuditBuffer:
     """Collects audit rows and writes them with one multi-row INSERT per batch."""
 
@@ -62,17 +91,18 @@ class AuditBuffer:
         changes: Mapping[str, tuple[Any, Any]],
         at: datetime | None = None,
     ) -> None:
-        """Queue one event per changed field; ``at`` dates them (default: now)."""
+        """Queue the events of a change (see :func:`event_rows`); ``at`` dates them
+        (default: now)."""
         now = at or utcnow()
-        for name, (old, new) in sorted(changes.items()):
+        for name, old, new in event_rows(action, changes):
             self.rows.append(
                 {
                     "entity": entity,
                     "entity_id": entity_id,
                     "action": action,
                     "field": name,
-                    "old_value": audit_value(old),
-                    "new_value": audit_value(new),
+                    "old_value": old,
+                    "new_value": new,
                     "actor_id": self.actor.user_id,
                     "source": self.actor.source,
                     "request_id": self.actor.request_id,
@@ -100,7 +130,8 @@ def record_changes(
     action: str,
     changes: Mapping[str, tuple[Any, Any]],
 ) -> None:
-    """Write one audit event per changed field of one record."""
+    """Write the audit events of a change to one record (one per changed field; one for
+    a creation)."""
     buffer = AuditBuffer(session, actor)
     buffer.add(entity, entity_id, action, changes)
     buffer.flush()

@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from pivotal_core.audit.models import AuditEvent
-from pivotal_core.audit.services import Actor, record_changes
+from pivotal_core.audit.services import RECORD, Actor, record_changes
 from pivotal_core.contacts.models import Contact, ContactIdentifier
 from pivotal_core.dataquality.identity import (
     CONTACT_IDENTITY_FIELDS,
@@ -327,12 +327,28 @@ def erase_person(
     for person in people:
         notify_record_changed(session, ENTITY, person, notice, actor, "erase")
 
+    # A creation event keeps the names of the fields the record started with.
+    creations = session.execute(
+        select(AuditEvent.id, AuditEvent.new_value).where(
+            AuditEvent.entity == ENTITY,
+            AuditEvent.entity_id.in_(ids),
+            AuditEvent.field == RECORD,
+        )
+    ).all()
     session.execute(
         update(AuditEvent)
         .where(AuditEvent.entity == ENTITY, AuditEvent.entity_id.in_(ids))
         .values(old_value=ERASED, new_value=ERASED)
         .execution_options(synchronize_session=False)
     )
+    for event_id, values in creations:
+        if isinstance(values, dict):
+            session.execute(
+                update(AuditEvent)
+                .where(AuditEvent.id == event_id)
+                .values(new_value=dict.fromkeys(values, ERASED))
+                .execution_options(synchronize_session=False)
+            )
     _scrub_merges(session, ids, secrets)
     session.execute(
         delete(RecordRedirect).where(

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, select, text, update
@@ -15,7 +16,14 @@ from sqlalchemy.orm import Session
 
 from pivotal_core.accounts.models import Account
 from pivotal_core.audit.models import AuditEvent
-from pivotal_core.audit.services import Actor, AuditBuffer, audit_value, record_changes
+from pivotal_core.audit.services import (
+    RECORD,
+    Actor,
+    AuditBuffer,
+    audit_value,
+    field_changes,
+    record_changes,
+)
 from pivotal_core.config import CORE_DEFAULTS
 from pivotal_core.contacts.models import Contact, ContactIdentifier
 from pivotal_core.dataquality.models import IMPORT_ENTITIES, ImportBatch, ImportRejection
@@ -522,6 +530,14 @@ class _Undo:
         self._batch_info(e.batch_id for e in events)
         history: dict[tuple[int, str], list[Any]] = {}
         for event in events:
+            if event.field == RECORD:
+                # A creation: one event for every value the record started with.
+                for name, old, new in field_changes(event):
+                    view = SimpleNamespace(
+                        **{**event._asdict(), "field": name, "old_value": old, "new_value": new}
+                    )
+                    history.setdefault((event.entity_id, name), []).append(view)
+                continue
             history.setdefault((event.entity_id, event.field), []).append(event)
         stmt = select(table).where(table.c.id.in_(ids)).order_by(table.c.id)
         if self.pg:

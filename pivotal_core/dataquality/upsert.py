@@ -62,7 +62,7 @@ from sqlalchemy.orm import Session
 from pivotal_core.accounts import services as account_services
 from pivotal_core.accounts.models import Account
 from pivotal_core.audit.models import AuditEvent
-from pivotal_core.audit.services import Actor, audit_value
+from pivotal_core.audit.services import RECORD, Actor, audit_value
 from pivotal_core.contacts import services as contact_services
 from pivotal_core.contacts.models import Contact, ContactIdentifier
 from pivotal_core.dataquality.identity import CONTACT_IDENTITY_FIELDS, identity_digest
@@ -541,6 +541,13 @@ class _AuditRows:
     news: list[Any] = field(default_factory=list)
 
     def add(self, entity_id: int, action: str, changes: Mapping[str, tuple[Any, Any]]) -> None:
+        if action == "create":  # one event for the whole record (see audit.services)
+            self.entity_ids.append(entity_id)
+            self.actions.append(action)
+            self.fields.append(RECORD)
+            self.olds.append(None)
+            self.news.append({name: changes[name][1] for name in sorted(changes)})
+            return
         for name in sorted(changes):
             old, new = changes[name]
             self.entity_ids.append(entity_id)

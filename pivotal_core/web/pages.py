@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from pivotal_core.accounts.models import Account
 from pivotal_core.audit.models import AuditEvent
+from pivotal_core.audit.services import field_changes
 from pivotal_core.authnz import services as auth_services
 from pivotal_core.authnz.permissions import Permission
 from pivotal_core.contacts.models import Contact
@@ -125,12 +126,13 @@ def group_changes(events, limit: int) -> list[dict[str, Any]]:
         # Without a request or job id, the events of one write share their timestamp.
         origin = event.request_id or event.job_id or event.created_at
         key = (event.entity, event.entity_id, event.action, origin)
+        names = [name for name, _, _ in field_changes(event)]
         if groups and groups[-1]["key"] == key:
-            groups[-1]["fields"].append(event.field)
+            groups[-1]["fields"].extend(names)
             continue
         if len(groups) == limit:
             break
-        groups.append({"key": key, "event": event, "fields": [event.field]})
+        groups.append({"key": key, "event": event, "fields": names})
     return groups
 
 

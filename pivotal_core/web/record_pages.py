@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pivotal_core.api.records import request_actor
 from pivotal_core.api.validation import deserialize
 from pivotal_core.audit.models import AuditEvent
-from pivotal_core.audit.services import Actor, record_history
+from pivotal_core.audit.services import Actor, field_changes, record_history
 from pivotal_core.authnz.permissions import Permission
 from pivotal_core.customfields.models import CustomFieldDefinition
 from pivotal_core.dataquality.explain import rule_text
@@ -431,8 +431,9 @@ def history_entries(events: Sequence[AuditEvent], actors: Mapping[int, str]) -> 
                 )
             )
             last_key = key
-        entries[-1].changes.append(
-            (event.field, display_value(event.old_value), display_value(event.new_value))
+        entries[-1].changes.extend(
+            (name, display_value(old), display_value(new))
+            for name, old, new in field_changes(event)
         )
     for entry in entries:
         entry.changes.sort()
