@@ -270,8 +270,8 @@ def _json(value: Any) -> str:
         return "null"
     if kind is _RawJSON:
         return value
-    if kind is dict and not value:
-        return "{}"
+    if kind is dict:  # a creation's values: keys are field names, values as above
+        return "{" + ",".join(f"{_encode_str(k)}:{_json(v)}" for k, v in value.items()) + "}"
     if kind is list and all(type(v) is str for v in value):
         return "[" + ",".join(map(_encode_str, value)) + "]"
     if kind is bool:
