@@ -192,10 +192,21 @@ def test_errors_are_capped(dbsession):
     assert len(errors) == 50
 
 
-def test_values_of_no_value_operators_are_ignored(dbsession, make_contact):
+def test_no_value_operators_take_no_value(dbsession, make_contact):
     contact = make_contact(title=None)
-    definition = group("and", rule("contact.title", "is_empty", {"any": "thing"}))
-    assert contact.id in matching(dbsession, definition)
+    assert contact.id in matching(dbsession, group("and", rule("contact.title", "is_empty")))
+    definition = group("and", {"field": "contact.title", "operator": "is_not_empty"})
+    assert contact.id not in matching(dbsession, definition)
+    errors = errors_of(dbsession, group("and", rule("contact.title", "is_empty", "x")))
+    assert errors == {"definition.rules[0].value": "must be empty: is_empty takes no value"}
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "\ud800"])
+def test_text_the_databases_cannot_take_is_refused(dbsession, text):
+    errors = errors_of(dbsession, group("and", rule("contact.tags", "has_any", ["ok", text])))
+    assert errors == {
+        "definition.rules[0].value[1]": "must not contain NUL characters or invalid Unicode"
+    }
 
 
 # --------------------------------------------------------------------------

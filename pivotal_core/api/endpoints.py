@@ -46,6 +46,8 @@ def json_body(request: Request) -> Any:
         return json.loads(request.body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValidationFailed({"body": f"is not valid JSON: {exc}"}, "Malformed JSON") from exc
+    except RecursionError as exc:  # the parser's own limit: about a thousand levels
+        raise ValidationFailed({"body": "is nested too deeply"}, "Malformed JSON") from exc
 
 
 def add_endpoint(

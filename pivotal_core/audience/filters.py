@@ -189,6 +189,17 @@ def parse_definition(
 # ---------------------------------------------------------------------------
 
 
+def storable_text(value: str) -> bool:
+    """Whether both databases can take ``value``: no NUL, no lone surrogate."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _text(value: Any) -> str:
     if not isinstance(value, str):
         raise _BadValue("must be a string")
@@ -196,6 +207,8 @@ def _text(value: Any) -> str:
         raise _BadValue("must not be empty (use is_empty to find empty values)")
     if len(value) > MAX_TEXT:
         raise _BadValue(f"must be at most {MAX_TEXT} characters")
+    if not storable_text(value):
+        raise _BadValue("must not contain NUL characters or invalid Unicode")
     return value
 
 
@@ -275,6 +288,8 @@ def check_value(item: FilterField, operator: str, value: Any) -> Any:
     """The value of a rule, checked and normalized for its field and operator."""
     shape = OPERATORS[operator]["value"]
     if shape == "none":
+        if value is not None:
+            raise _BadValue(f"must be empty: {operator} takes no value")
         return None
     if shape == "days":
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_DAYS:

@@ -18,7 +18,7 @@ from sqlalchemy import Select, delete, exists, func, insert, literal, or_, selec
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from pivotal_core.audience.filters import MODELS, compile_filter
+from pivotal_core.audience.filters import MODELS, compile_filter, storable_text
 from pivotal_core.audience.models import (
     ENTITY_TYPES,
     LIST_SOURCE_TYPES,
@@ -32,7 +32,7 @@ from pivotal_core.audit.services import Actor, record_changes
 from pivotal_core.authnz.permissions import Role
 from pivotal_core.db import UTCDateTime, utcnow
 from pivotal_core.errors import Conflict, Forbidden, NotFound, PivotalError, ValidationFailed
-from pivotal_core.normalize import NormalizationError, normalize_tags
+from pivotal_core.normalize import NormalizationError, normalize_tags, normalize_text
 
 MAX_RECORD_IDS = 10_000  # ids in one request
 MAX_SAMPLE = 100
@@ -171,31 +171,38 @@ def api_name(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-def _not_null(values: Mapping[str, Any], names: Iterable[str]) -> None:
-    empty = {
+def _checked_values(values: Mapping[str, Any], not_null: Iterable[str]) -> dict[str, Any]:
+    """The values of a create or update, cleaned; every problem is reported at once."""
+    prepared = dict(values)
+    errors = {
         api_name(name): "may not be empty"
-        for name in names
+        for name in not_null
         if name in values and values[name] is None
     }
-    if empty:
-        raise ValidationFailed(empty)
-
-
-def _tags(values: Any) -> list[str]:
-    try:
-        return normalize_tags(values or [])
-    except NormalizationError as exc:
-        raise ValidationFailed({"tags": exc.message}) from exc
-
-
-def _check_choices(values: Mapping[str, Any]) -> None:
-    errors = {}
-    if values.get("entity_type") not in (None, *ENTITY_TYPES):
+    if prepared.get("entity_type") not in (None, *ENTITY_TYPES):
         errors["entityType"] = f"must be one of {', '.join(ENTITY_TYPES)}"
-    if values.get("visibility_scope") not in (None, *VISIBILITY_SCOPES):
+    if prepared.get("visibility_scope") not in (None, *VISIBILITY_SCOPES):
         errors["visibilityScope"] = f"must be one of {', '.join(VISIBILITY_SCOPES)}"
+    if "name" in prepared:  # single-line text, never blank
+        try:
+            prepared["name"] = normalize_text(prepared["name"], 200)
+            if prepared["name"] is None:
+                errors["name"] = "may not be empty"
+        except NormalizationError as exc:
+            errors["name"] = exc.message
+    for name in ("name", "description"):
+        if prepared.get(name) and name not in errors and not storable_text(prepared[name]):
+            errors[name] = "must not contain NUL characters or invalid Unicode"
+    if "tags" in prepared:
+        try:
+            prepared["tags"] = normalize_tags(prepared["tags"] or [])
+            if not all(storable_text(tag) for tag in prepared["tags"]):
+                errors["tags"] = "must not contain invalid Unicode"
+        except NormalizationError as exc:
+            errors["tags"] = exc.message
     if errors:
         raise ValidationFailed(errors)
+    return prepared
 
 
 def _apply(
@@ -240,19 +247,10 @@ def _soft_delete(session: Session, actor: Actor, item: Shared) -> None:
 FILTER_FIELDS = ("name", "description", "entity_type", "definition", "visibility_scope")
 
 
-def _prepared(values: Mapping[str, Any], fixed: Iterable[str]) -> dict[str, Any]:
-    _not_null(values, fixed)
-    _check_choices(values)
-    prepared = dict(values)
-    if "tags" in prepared:
-        prepared["tags"] = _tags(prepared["tags"])
-    return prepared
-
-
 def create_saved_filter(
     session: Session, actor: Actor, viewer: Viewer | None, values: Mapping[str, Any]
 ) -> SavedFilter:
-    values = _prepared(values, ("visibility_scope",))
+    values = _checked_values(values, ("visibility_scope",))
     compile_filter(session, values["entity_type"], values["definition"], viewer=viewer)
     item = SavedFilter()
     values.setdefault("visibility_scope", "private")
@@ -264,7 +262,7 @@ def create_saved_filter(
 def update_saved_filter(
     session: Session, actor: Actor, viewer: Viewer | None, item: SavedFilter, values: Mapping
 ) -> SavedFilter:
-    values = _prepared(values, FILTER_FIELDS[2:])
+    values = _checked_values(values, FILTER_FIELDS[2:])
     check_can_change(item, viewer, "visibility_scope" in values)
     entity = values.get("entity_type", item.entity_type)
     if "definition" in values or entity != item.entity_type:
@@ -305,7 +303,7 @@ def _check_segment(session: Session, segment_id: int | None, entity: str, defini
 def create_segment(
     session: Session, actor: Actor, viewer: Viewer | None, values: Mapping[str, Any]
 ) -> Segment:
-    values = _prepared(values, ("is_active", "visibility_scope"))
+    values = _checked_values(values, ("is_active", "visibility_scope"))
     _check_segment(session, None, values["entity_type"], values["definition"], viewer)
     values.setdefault("visibility_scope", "private")
     values.setdefault("is_active", True)
@@ -319,7 +317,7 @@ def create_segment(
 def update_segment(
     session: Session, actor: Actor, viewer: Viewer | None, segment: Segment, values: Mapping
 ) -> Segment:
-    values = _prepared(values, (*FILTER_FIELDS[2:], "is_active"))
+    values = _checked_values(values, (*FILTER_FIELDS[2:], "is_active"))
     check_can_change(segment, viewer, "visibility_scope" in values)
     entity = values.get("entity_type", segment.entity_type)
     definition = values.get("definition", segment.definition)
@@ -447,7 +445,7 @@ def create_list(
     definition: Any = None,
 ) -> AudienceList:
     """A new list, filled from ``record_ids`` or ``definition`` when given."""
-    values = _prepared(values, ("visibility_scope", "source_type"))
+    values = _checked_values(values, ("visibility_scope",))
     if record_ids is not None and definition is not None:
         raise ValidationFailed({"filter": "give either recordIds or filter, not both"})
     source = values.get("source_type")
@@ -480,7 +478,7 @@ def create_list(
 def update_list(
     session: Session, actor: Actor, viewer: Viewer | None, audience_list: AudienceList, values
 ) -> AudienceList:
-    values = _prepared(values, ("name", "visibility_scope"))
+    values = _checked_values(values, ("name", "visibility_scope"))
     check_can_change(audience_list, viewer, "visibility_scope" in values)
     _apply(
         session,
