@@ -197,3 +197,34 @@ def test_import_contacts_from_a_messy_csv_twice(ini, tmp_path):
     assert second.exit_code == 0, second.output
     assert "unchanged                   1" in second.output
     assert rows(ini, "SELECT count(*) FROM contacts") == [(1,)]
+
+
+def test_import_commits_each_chunk_and_marks_a_stopped_batch_failed(ini, tmp_path, monkeypatch):
+    """A failure after the first chunk keeps the rows before it and says which batch stopped."""
+    from pivotal_core.dataquality import prepare
+    from pivotal_core.dataquality.upsert import CHUNK_SIZE
+
+    invoke(ini, "db", "upgrade")
+    csv_path = tmp_path / "people.csv"
+    lines = ["Email,First Name"] + [f"p{i}@example.com,P{i}" for i in range(CHUNK_SIZE + 3)]
+    csv_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    real = prepare.prepared_rows
+
+    def breaking(*args, **kwargs):
+        for number, row in enumerate(real(*args, **kwargs)):
+            if number == CHUNK_SIZE + 1:
+                raise OSError("disk went away")
+            yield row
+
+    monkeypatch.setattr(prepare, "prepared_rows", breaking)
+    result = CliRunner().invoke(
+        cli, ["-c", str(ini), "import", "contacts", str(csv_path), "--source", "crm"]
+    )
+    assert result.exit_code == 1, result.output
+    assert "import batch 1 stopped: OSError: disk went away" in result.output
+    # The first chunk was committed before the error; the batch says it failed and where.
+    assert rows(ini, "SELECT count(*), min(email) FROM contacts") == [
+        (CHUNK_SIZE, "p0@example.com")
+    ]
+    [(status, counts)] = rows(ini, "SELECT status, counts FROM import_batches")
+    assert status == "failed" and f'"rows": {CHUNK_SIZE}' in counts

@@ -313,8 +313,20 @@ def import_file(
                 done[0] = max(done[0], current)
 
             rows = prepared_rows(batch, settings["phone.default_region"], session)
-            counts = services.run_batch(session, batch, rows, progress, settings=settings)
-        return batch.id, counts
+            batch_id = batch.id
+            try:
+                # Every chunk commits: a stop keeps the rows before it (undoable) and
+                # marks the batch failed.
+                counts = services.run_batch_committing(
+                    session, batch, rows, progress, settings=settings
+                )
+            except Exception as exc:
+                raise click.ClickException(
+                    f"import batch {batch_id} stopped: {type(exc).__name__}: {exc}. The rows "
+                    "imported before the error stay; undo the batch from the import history "
+                    f"or POST /api/v1/imports/{batch_id}/undo."
+                ) from exc
+        return batch_id, counts
 
     batch_id, counts = run_in_transaction(registry, work)
     report = counts.as_dict()

@@ -314,6 +314,44 @@ def _commit(session: Session) -> None:
     manager.begin()
 
 
+def run_batch_committing(
+    session: Session,
+    batch: ImportBatch,
+    rows: Iterable[PreparedRow],
+    progress: Callable[..., None] | None = None,
+    *,
+    settings: Mapping[str, Any] | None = None,
+    actor: Actor | None = None,
+) -> ImportCounts:
+    """:func:`run_batch` committing every chunk (the job and the CLI run imports so): a long
+    import holds its locks briefly, and when it stops the chunks committed so far stay (they
+    can be undone), the batch is marked failed with the error, and starting it again goes
+    on after them. A dry run commits nothing but its report."""
+    batch_id = batch.id
+    _commit(session)  # the batch is there, whatever happens next
+    try:
+        counts = run_batch(
+            session, batch, rows, progress, settings=settings, actor=actor, commit_chunks=True
+        )
+    except Exception as exc:
+        _abort(session)
+        mark_failed(session, batch_id, f"{type(exc).__name__}: {exc}")
+        _commit(session)
+        raise
+    _commit(session)
+    return counts
+
+
+def _abort(session: Session) -> None:
+    """Roll back what the session did since the last commit and go on in a new transaction."""
+    manager = session.info.get("transaction_manager")
+    if manager is None:
+        session.rollback()
+        return
+    manager.abort()
+    manager.begin()
+
+
 def mark_failed(session: Session, batch_id: int, error: str) -> None:
     """Record that a run stopped (in the session's current transaction)."""
     table = ImportBatch.__table__

@@ -12,9 +12,8 @@ from pivotal_core.dataquality.services import (
     DEFAULT_ROWS_FACTORY,
     IMPORT_TASK,
     UNDO_TASK,
-    mark_failed,
     resolve_rows_factory,
-    run_batch,
+    run_batch_committing,
     undo_batch,
 )
 from pivotal_core.errors import NotFound
@@ -44,19 +43,9 @@ def register(huey: Any) -> None:
             job_id=progress.job_id,
             batch_id=batch_id,
         )
-        try:
-            counts = run_batch(
-                session, batch, rows, progress, settings=settings, actor=actor, commit_chunks=True
-            )
-        except Exception as exc:
-            # The chunks committed so far stay (and can be undone); say where it stopped.
-            manager = session.info["transaction_manager"]
-            manager.abort()
-            manager.begin()
-            mark_failed(session, batch_id, f"{type(exc).__name__}: {exc}")
-            manager.commit()
-            manager.begin()
-            raise
+        counts = run_batch_committing(
+            session, batch, rows, progress, settings=settings, actor=actor
+        )
         return counts.as_dict()
 
     def undo_import(
