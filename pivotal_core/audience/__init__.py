@@ -8,3 +8,4 @@ def includeme(config):
     # plugin field into a start-up error rather than a failing request.
     check_unique(plugin_fields(config.registry.pivotal_hooks.hook))
     config.include(".api")
+    config.include(".domain_set_api")

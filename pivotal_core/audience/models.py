@@ -14,7 +14,8 @@ from pivotal_core.db import Base, IdMixin, JSONValue, SoftDeleteMixin, Timestamp
 
 ENTITY_TYPES = ("contact", "account")
 VISIBILITY_SCOPES = ("private", "team", "global")
-LIST_SOURCE_TYPES = ("segment", "manual_upload", "selection", "filter")
+# "domain_set": the accounts matched by a domain set, or the contacts at them.
+LIST_SOURCE_TYPES = ("segment", "manual_upload", "selection", "filter", "domain_set")
 
 
 class SharedMixin:
@@ -94,3 +95,86 @@ FILTER_INDEXES = (
     Index("ix_accounts_employee_count", Account.employee_count),
     Index("ix_accounts_annual_revenue", Account.annual_revenue),
 )
+
+
+# ---------------------------------------------------------------------------
+# Domain sets: uploaded domain lists matched against accounts (see domain_sets.py)
+# ---------------------------------------------------------------------------
+
+DOMAIN_SET_STATUSES = ("queued", "processing", "ready", "failed")
+DOMAIN_ITEM_STATUSES = ("matched", "unmatched", "invalid", "duplicate")
+# How a matched item found its account: its normalized domain is the account's primary or
+# one of its secondary domains, a person chose a suggested account, or the account was
+# created for it from this set.
+MATCHED_VIA = ("primary", "secondary", "manual", "created")
+
+
+class DomainSet(IdMixin, TimestampMixin, SoftDeleteMixin, SharedMixin, Base):
+    """An uploaded list of domains and its match report; ``entity_type`` is the kind of
+    list it is meant to become (accounts, or contacts at the matched accounts)."""
+
+    __tablename__ = "domain_sets"
+
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    # Where the entries are kept until processed: {"kind": "file" | "json", "path": ...,
+    # "filename": ..., "format": FileFormat, "column": header or None, "headerless": bool}.
+    source_file: Mapped[dict[str, Any]] = mapped_column(JSONValue, default=dict)
+    entry_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    matched_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    unmatched_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    invalid_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    duplicate_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Distinct accounts among the matches (two domains of one company match it once).
+    account_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Unmatched items up to this line have been looked at for suggestions.
+    suggested_through: Mapped[int] = mapped_column(BigInteger, default=0)
+    job_id: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)
+    matched_at: Mapped[datetime | None]
+    # The import batch that created the missing accounts (undoable from Imports).
+    accounts_batch_id: Mapped[int | None] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_domain_sets_owner_id", "owner_id"),)
+
+
+class DomainSetItem(Base):
+    """One entry of a domain set, as read (``raw``) and as matched."""
+
+    __tablename__ = "domain_set_items"
+
+    domain_set_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("domain_sets.id", ondelete="CASCADE"), primary_key=True
+    )
+    line_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    raw: Mapped[str] = mapped_column(String(500))
+    domain: Mapped[str | None] = mapped_column(String(253))
+    status: Mapped[str] = mapped_column(String(20))
+    # Why an invalid entry is invalid; for a duplicate, the line of its first occurrence.
+    reason: Mapped[str | None] = mapped_column(String(200))
+    duplicate_of: Mapped[int | None] = mapped_column(BigInteger)
+    account_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("accounts.id", ondelete="SET NULL")
+    )
+    matched_via: Mapped[str | None] = mapped_column(String(20))
+
+    __table_args__ = (
+        Index("ix_domain_set_items_status", "domain_set_id", "status", "line_number"),
+        Index("ix_domain_set_items_account_id", "account_id"),
+    )
+
+
+class DomainSetSuggestion(Base):
+    """An account that may be the company behind an unmatched domain, by name similarity."""
+
+    __tablename__ = "domain_set_suggestions"
+
+    domain_set_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("domain_sets.id", ondelete="CASCADE"), primary_key=True
+    )
+    line_number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    score: Mapped[float] = mapped_column(default=0.0)
+
+    __table_args__ = (Index("ix_domain_set_suggestions_account_id", "account_id"),)
