@@ -9,3 +9,5 @@ def includeme(config):
     check_unique(plugin_fields(config.registry.pivotal_hooks.hook))
     config.include(".api")
     config.include(".domain_set_api")
+    config.include(".domain_set_pages")
+    config.include(".pages")

@@ -9,7 +9,7 @@ const TEXT_INPUT = /^(text|search|email|password|number|tel|url|date|datetime-lo
 
 let pendingG = null; // timer id while a "g" is waiting for its letter
 
-function isTyping(target) {
+export function isTyping(target) {
   if (!(target instanceof Element)) return false;
   if (target.isContentEditable) return true;
   if (target instanceof HTMLTextAreaElement || target instanceof HTMLSelectElement) return true;
