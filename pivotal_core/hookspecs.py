@@ -88,7 +88,12 @@ def pivotal_register_tasks(huey: Huey) -> None:
 
 @hookspec
 def pivotal_filter_fields() -> Sequence[Any]:
-    """Return extra audience filter fields (email engagement, call outcomes, ...)."""
+    """Return extra audience filter fields (email engagement, call outcomes, ...).
+
+    Called each time the audience engine lists filter fields or compiles a filter, and
+    once at start-up to check the results. Each item is a
+    :class:`pivotal_core.audience.fields.FilterField`; every result is collected.
+    """
 
 
 @hookspec

@@ -185,12 +185,15 @@ class ConvertInput(colander.MappingSchema):
     visibilityScope = _visibility()  # noqa: N815
 
 
-class ListInput(colander.MappingSchema):
+class ListUpdate(colander.MappingSchema):
     name = _name()
     description = _description()
-    entityType = _entity_type()  # noqa: N815
     tags = _tags()
-    visibilityScope = _visibility()  # noqa: N815
+    visibilityScope = _visibility()  # noqa: N815 - the API's camelCase
+
+
+class ListInput(ListUpdate):
+    entityType = _entity_type()  # noqa: N815
     sourceType = colander.SchemaNode(  # noqa: N815
         Text(),
         missing=None,
@@ -201,19 +204,8 @@ class ListInput(colander.MappingSchema):
     filter = _definition("filter", missing=None)
 
 
-class ListUpdate(colander.MappingSchema):
-    name = _name()
-    description = _description()
-    tags = _tags()
-    visibilityScope = _visibility()  # noqa: N815
-
-
-class ListOutput(SharedOutput):
-    name = _name()
-    description = _description()
+class ListOutput(ListUpdate, SharedOutput):
     entityType = _entity_type()  # noqa: N815
-    tags = _tags()
-    visibilityScope = _visibility()  # noqa: N815
     sourceType = colander.SchemaNode(Text(), validator=colander.OneOf(LIST_SOURCE_TYPES))  # noqa: N815
     sourceRef = colander.SchemaNode(JSONObject(), missing=None)  # noqa: N815
     snapshotTs = colander.SchemaNode(colander.DateTime(), missing=None)  # noqa: N815

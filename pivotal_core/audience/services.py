@@ -354,8 +354,8 @@ def refresh_active_segments(session: Session) -> dict[str, int]:
         except (PivotalError, SQLAlchemyError) as exc:
             message = exc.message if isinstance(exc, PivotalError) else type(exc).__name__
             details = getattr(exc, "fields", None) or {}
+            # The old count stays, and lastRefreshedAt says when it was counted.
             segment.refresh_error = "; ".join([message, *details.values()])[:2000]
-            segment.last_refreshed_at = utcnow()
             session.flush()
             failed += 1
     return {"refreshed": refreshed, "failed": failed}
@@ -497,21 +497,37 @@ def delete_list(session: Session, actor: Actor, viewer: Viewer | None, audience_
     _soft_delete(session, actor, audience_list)
 
 
-def _check_record_ids(session: Session, entity: str, record_ids: list[int]) -> list[int]:
-    """The ids, de-duplicated; every one must be a live record of ``entity``."""
+def _chunks(ids: list[int]) -> Iterator[list[int]]:
+    for start in range(0, len(ids), ID_CHUNK):
+        yield ids[start : start + ID_CHUNK]
+
+
+def _unique_ids(record_ids: list[int]) -> list[int]:
     if len(record_ids) > MAX_RECORD_IDS:
         raise ValidationFailed({"recordIds": f"must have at most {MAX_RECORD_IDS} ids"})
-    wanted = sorted(set(record_ids))
+    return sorted(set(record_ids))
+
+
+def _check_record_ids(session: Session, entity: str, record_ids: list[int]) -> list[int]:
+    """The ids, de-duplicated; every one must be a live record of ``entity``."""
+    wanted = _unique_ids(record_ids)
     model = MODELS[entity]
     found: set[int] = set()
-    for start in range(0, len(wanted), ID_CHUNK):
-        chunk = wanted[start : start + ID_CHUNK]
+    for chunk in _chunks(wanted):
         found.update(session.scalars(select(model.id).where(model.id.in_(chunk))))
     missing = [i for i in wanted if i not in found]
     if missing:
         shown = ", ".join(str(i) for i in missing[:20]) + (" ..." if len(missing) > 20 else "")
         raise ValidationFailed({"recordIds": f"no {entity} with id {shown}"})
     return wanted
+
+
+def _check_member_change(
+    audience_list: AudienceList, viewer: Viewer | None, record_ids: Any, definition: Any
+) -> None:
+    check_can_change(audience_list, viewer)
+    if (record_ids is None) == (definition is None):
+        raise ValidationFailed({"body": "give either recordIds or filter"})
 
 
 def _recount(session: Session, audience_list: AudienceList) -> None:
@@ -558,10 +574,8 @@ def add_members(
     definition: Any = None,
 ) -> int:
     """Add records by id or by filter; returns how many were not members before."""
-    check_can_change(audience_list, viewer)
+    _check_member_change(audience_list, viewer, record_ids, definition)
     entity = audience_list.entity_type
-    if (record_ids is None) == (definition is None):
-        raise ValidationFailed({"body": "give either recordIds or filter"})
     now = utcnow()
     if definition is not None:
         stmt = compile_filter(session, entity, definition, viewer=viewer, path="filter")
@@ -570,8 +584,7 @@ def add_members(
     else:
         wanted = _check_record_ids(session, entity, record_ids)
         present: set[int] = set()
-        for start in range(0, len(wanted), ID_CHUNK):
-            chunk = wanted[start : start + ID_CHUNK]
+        for chunk in _chunks(wanted):
             present.update(
                 session.scalars(
                     select(ListMember.record_id).where(
@@ -602,9 +615,7 @@ def remove_members(
     definition: Any = None,
 ) -> int:
     """Remove records by id or by filter; returns how many were members."""
-    check_can_change(audience_list, viewer)
-    if (record_ids is None) == (definition is None):
-        raise ValidationFailed({"body": "give either recordIds or filter"})
+    _check_member_change(audience_list, viewer, record_ids, definition)
     members = delete(ListMember).where(ListMember.list_id == audience_list.id)
     if definition is not None:
         stmt = compile_filter(
@@ -613,12 +624,8 @@ def remove_members(
         removed = session.execute(members.where(ListMember.record_id.in_(stmt))).rowcount
         how = "filter"
     else:
-        if len(record_ids) > MAX_RECORD_IDS:
-            raise ValidationFailed({"recordIds": f"must have at most {MAX_RECORD_IDS} ids"})
-        wanted = sorted(set(record_ids))
         removed = 0
-        for start in range(0, len(wanted), ID_CHUNK):
-            chunk = wanted[start : start + ID_CHUNK]
+        for chunk in _chunks(_unique_ids(record_ids)):
             removed += session.execute(members.where(ListMember.record_id.in_(chunk))).rowcount
         how = "ids"
     _recount(session, audience_list)
