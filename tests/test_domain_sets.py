@@ -522,3 +522,84 @@ def test_large_sets_run_as_a_job_with_progress(
     assert made["domains"] == 4 and made["jobId"]
     assert admin.get(url).json["counts"]["matched"] == 5
     assert dbsession.get(DomainSet, upload_res.json["id"]) is not None
+
+
+# ---------------------------------------------------------------------------
+# Staff UI
+# ---------------------------------------------------------------------------
+
+
+def test_pages_upload_report_and_actions(web_login, companies, imports_dir, dbsession):
+    client = web_login(Role.ADMIN)
+    index = client.get("/domain-sets")
+    assert index.status_int == 200 and "No domain sets yet" in index.text
+    assert 'href="/domain-sets"' in client.get("/").text  # in the sidebar
+    form = client.get("/domain-sets/new")
+    assert form.status_int == 200 and 'name="csrf_token"' in form.text
+    res = client.post(
+        "/domain-sets/new",
+        {"name": "Fair leads", "entity_type": "account", "visibility_scope": "private"},
+        upload_files=[
+            ("file", "fair.csv", b"Company,Website\nAcme,acme.com\nW,wayneenterprises.com\nX,x y\n")
+        ],
+    )
+    assert res.status_int == 303, res.text
+    detail = client.get(res.headers["Location"])
+    assert detail.status_int == 200
+    html = detail.html
+    chart = html.select_one("canvas#match-chart")
+    assert '"value": 1' in chart["data-chart"] and '"status": "matched"' in chart["data-chart"]
+    assert html.select_one("[data-match-rate]").text.strip() == "50.0%"
+    assert [td.text for td in html.select("#entries tr[data-line] td.mono.num")][:3] == ["2", "3", "4"]
+    suggestion = html.select_one("#suggestions tr[data-line='3']")
+    assert suggestion["data-account"] == str(companies["wayne"].id)
+    invalid = client.get(res.headers["Location"] + "?status=invalid").html
+    assert [tr["data-line"] for tr in invalid.select("#entries tr[data-line]")] == ["4"]
+
+    set_url = res.headers["Location"].split("?")[0]
+    used = client.post(
+        f"{set_url}/match",
+        {"line": "3", "account_id": str(companies["wayne"].id), "add_domain": "1"},
+    )
+    assert used.status_int == 303
+    assert "Matched wayneenterprises.com" in client.get(set_url).text
+    listed = client.post(f"{set_url}/to-list", {"entity_type": "contact"})
+    assert listed.status_int == 303
+    assert "Made the list" in client.get(listed.headers["Location"]).text
+    refused = client.post(f"{set_url}/to-list", {"entity_type": "lead"})
+    assert refused.status_int == 303
+    assert "must be one of" in client.get(set_url).text
+    assert client.post(f"{set_url}/rematch", csrf=False).status_int == 400
+
+
+def test_the_uploader_shows_errors_beside_fields(web_login, imports_dir):
+    client = web_login(Role.CAMPAIGN_MANAGER)
+    nothing = client.post("/domain-sets/new", {"name": "x", "entity_type": "account"})
+    assert nothing.status_int == 400
+    assert nothing.html.select_one("#e-file").text.startswith("choose a file")
+    pasted = client.post(
+        "/domain-sets/new",
+        {
+            "name": "",
+            "domains": "acme.com\nbeta.com",
+            "entity_type": "account",
+            "visibility_scope": "team",
+        },
+    )
+    assert pasted.status_int == 400
+    assert pasted.html.select_one("#e-name").text == "is required"
+    ok = client.post(
+        "/domain-sets/new",
+        {
+            "name": "Pasted",
+            "domains": "acme.com\nbeta.com",
+            "entity_type": "contact",
+            "visibility_scope": "team",
+        },
+    )
+    assert ok.status_int == 303
+    page = client.get(ok.headers["Location"]).html
+    assert page.select_one("[data-count='unmatched'] td.num").text == "2"
+    steward = web_login(Role.DATA_STEWARD)
+    assert steward.get("/domain-sets/new").status_int == 403
+    assert steward.get(ok.headers["Location"]).status_int == 200
