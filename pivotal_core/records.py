@@ -16,7 +16,8 @@ from pivotal_core.db import utcnow
 from pivotal_core.errors import NotFound, ValidationFailed
 from pivotal_core.normalize import NormalizationError
 
-MANUAL_SOURCES = ("api", "ui")
+# Sources of values a person chose: the API, the staff UI and bulk edits of many records.
+MANUAL_SOURCES = ("api", "ui", "bulk")
 
 
 LIST_FIELDS = frozenset({"tags", "technologies", "secondary_domains"})
@@ -71,19 +72,13 @@ def provenance_entry(actor: Actor, at: dt.datetime, batch: int | None = None) ->
     return entry
 
 
-def apply_changes(
-    session: Session,
-    actor: Actor,
-    entity: str,
-    record: Any,
-    values: Mapping[str, Any],
-    action: str = "update",
+def stage_changes(
+    actor: Actor, record: Any, values: Mapping[str, Any], at: dt.datetime
 ) -> dict[str, tuple[Any, Any]]:
-    """Set ``values`` on ``record``; write provenance and one audit event per changed field.
-
-    Custom field values arrive as ``custom_fields`` and are audited per key as
-    ``custom_fields.<key>``. Returns ``{field: (old, new)}``.
-    """
+    """Set ``values`` on ``record`` with their provenance, in memory only: the caller
+    flushes and writes the audit events (one per changed field). Returns
+    ``{field: (old, new)}``; custom field values are compared per key, as
+    ``custom_fields.<key>``."""
     changes: dict[str, tuple[Any, Any]] = {}
     for name, new in values.items():
         if name == "custom_fields":
@@ -103,13 +98,31 @@ def apply_changes(
             setattr(record, name, new)
     if not changes:
         return changes
-    now = utcnow()
     provenance = dict(record.field_provenance or {})
-    entry = provenance_entry(actor, now)
+    entry = provenance_entry(actor, at)
     for name in changes:
         provenance[name] = entry
     record.field_provenance = provenance
-    record.updated_at = now
+    record.updated_at = at
+    return changes
+
+
+def apply_changes(
+    session: Session,
+    actor: Actor,
+    entity: str,
+    record: Any,
+    values: Mapping[str, Any],
+    action: str = "update",
+) -> dict[str, tuple[Any, Any]]:
+    """Set ``values`` on ``record``; write provenance and one audit event per changed field.
+
+    Custom field values arrive as ``custom_fields`` and are audited per key as
+    ``custom_fields.<key>``. Returns ``{field: (old, new)}``.
+    """
+    changes = stage_changes(actor, record, values, utcnow())
+    if not changes:
+        return changes
     session.flush()
     record_changes(session, actor, entity, record.id, action, changes)
     notify_record_changed(session, entity, record, changes, actor, action)

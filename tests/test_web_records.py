@@ -14,6 +14,7 @@ from bs4 import BeautifulSoup
 from sqlalchemy import func, select
 
 from pivotal_core.accounts.models import Account
+from pivotal_core.audience.bulk import INLINE_LIMIT
 from pivotal_core.audit.models import AuditEvent
 from pivotal_core.audit.services import Actor, field_changes
 from pivotal_core.authnz.permissions import Role
@@ -22,7 +23,6 @@ from pivotal_core.contacts.services import create_contact
 from pivotal_core.customfields.services import create_definition
 from pivotal_core.jobs.models import Job
 from pivotal_core.jobs.services import Progress
-from pivotal_core.web.record_pages import INLINE_LIMIT
 
 
 def html(res) -> BeautifulSoup:
@@ -651,7 +651,7 @@ def test_bulk_delete_writes_one_delete_event_per_record(web_login, make_contact,
     deleted = events(dbsession, "contact", action="delete")
     assert sorted(e.entity_id for e in deleted) == sorted(c.id for c in doomed)
     assert {(e.field, e.source, e.actor_id, e.job_id) for e in deleted} == {
-        ("deleted_at", "ui", client.user.id, None)
+        ("deleted_at", "bulk", client.user.id, None)
     }
     assert all(reload(dbsession, Contact, c.id).deleted_at is not None for c in doomed)
     assert reload(dbsession, Contact, kept.id).deleted_at is None
@@ -683,27 +683,35 @@ def test_bulk_delete_above_the_inline_limit_runs_as_a_job(web_login, dbsession, 
         {"all_matching": "1", "q": "bulk", "exclude": "", "deleted": ""},
     )
     assert res.status_int == 303
+    dbsession.expire_all()
+    job = dbsession.scalars(select(Job).where(Job.kind == "bulk.contacts.delete")).one()
+    # The job's page shows its progress live.
+    assert res.headers["Location"].endswith(f"/jobs/{job.id}")
     assert (
-        f"Deleting {total:,} contacts in the background — see Jobs"
+        f"Deleting {total:,} contacts in the background"
         in html(res.follow()).select_one(".flash-info").get_text()
     )
-    dbsession.expire_all()
-    job = dbsession.scalars(select(Job).where(Job.kind == "contacts.delete_selected")).one()
     assert job.status == "succeeded", job.error
     assert (job.progress_current, job.progress_total) == (total, total)
     assert job.created_by_id == client.user.id
-    assert job.message == f"Deleted {total} of {total} contacts"
-    assert reported == [(200, total), (400, total), (total, total)]  # every 200 records
+    assert job.message == f"Deleted {total} contacts"
+    assert reported[0] == (0, total) and reported[-1] == (total, total)
     assert job.result == {
-        "operation": "delete",
+        "action": "delete",
+        "entity": "contact",
         "total": total,
-        "done": total,
-        "skipped": 0,
-        "conflicts": {},
+        "changed": total,
+        "unchanged": 0,
+        "refused": 0,
+        "refusedIds": {},
+        "notFound": 0,
+        "notFoundIds": [],
     }
     deleted = events(dbsession, "contact", action="delete")
     assert len(deleted) == total
-    assert {(e.source, e.actor_id, e.job_id) for e in deleted} == {("ui", client.user.id, job.id)}
+    assert {(e.source, e.actor_id, e.job_id) for e in deleted} == {
+        ("bulk", client.user.id, job.id)
+    }
     assert count(dbsession, Contact, Contact.deleted_at.is_(None)) == 1
     assert reload(dbsession, Contact, keeper.id).deleted_at is None
 
@@ -736,7 +744,7 @@ def test_restore_from_the_deleted_view(web_login, make_account, dbsession):
     assert reload(dbsession, Account, clashing.id).deleted_at is not None
     restored = events(dbsession, "account", action="restore")
     assert sorted(e.entity_id for e in restored) == sorted([first.id, second.id])
-    assert {(e.source, e.actor_id) for e in restored} == {("ui", client.user.id)}
+    assert {(e.source, e.actor_id) for e in restored} == {("bulk", client.user.id)}
     assert row_ids(client.get("/accounts?deleted=only")) == [clashing.id]
 
 

@@ -18,7 +18,6 @@ from pivotal_core.authnz.permissions import Permission
 from pivotal_core.contacts.models import Contact
 from pivotal_core.web.record_pages import (
     DetailField,
-    ExportColumn,
     FormField,
     RecordPages,
     RecordTable,
@@ -161,31 +160,6 @@ DETAILS = (
     ),
 )
 
-EXPORT = (
-    ExportColumn("id", lambda a: a.id),
-    ExportColumn("name", lambda a: a.name),
-    ExportColumn("domain", lambda a: a.domain),
-    ExportColumn("secondary_domains", lambda a: a.secondary_domains),
-    ExportColumn("parent_id", lambda a: a.parent_id),
-    ExportColumn("parent_name", lambda a: a.parent.name if a.parent else None),
-    ExportColumn("industry", lambda a: a.industry),
-    ExportColumn("employee_count", lambda a: a.employee_count),
-    ExportColumn("annual_revenue", lambda a: a.annual_revenue),
-    ExportColumn("phone", lambda a: a.phone),
-    ExportColumn("linkedin_url", lambda a: a.linkedin_url),
-    ExportColumn("street", lambda a: a.street),
-    ExportColumn("city", lambda a: a.city),
-    ExportColumn("region", lambda a: a.region),
-    ExportColumn("postal_code", lambda a: a.postal_code),
-    ExportColumn("country", lambda a: a.country),
-    ExportColumn("technologies", lambda a: a.technologies),
-    ExportColumn("tags", lambda a: a.tags),
-    ExportColumn("created_at", lambda a: a.created_at.isoformat() if a.created_at else None),
-    ExportColumn("updated_at", lambda a: a.updated_at.isoformat() if a.updated_at else None),
-    ExportColumn("deleted_at", lambda a: a.deleted_at.isoformat() if a.deleted_at else None),
-)
-
-
 def account_extra(request: Request, account: Account) -> dict[str, Any]:
     """The hierarchy around the account and the contacts at it."""
     session = request.dbsession
@@ -221,8 +195,6 @@ PAGES = RecordPages(
     input_schema=AccountInput,
     form=FORM,
     details=DETAILS,
-    export_columns=EXPORT,
-    export_options=(selectinload(Account.parent),),
     get=services.get_account,
     create=services.create_account,
     update=services.update_account,
@@ -230,6 +202,10 @@ PAGES = RecordPages(
     restore=services.restore_account,
     read_permission=Permission.ACCOUNTS_READ,
     write_permission=Permission.ACCOUNTS_WRITE,
+    prepare_changes=services.prepare_changes,
+    check_changes=services.check_changes,
+    unique_fields=services.UNIQUE_FIELDS,
+    derived_fields=services.DERIVED_FIELDS,
     delete_permission=Permission.ACCOUNTS_DELETE,
     detail_extra=account_extra,
 )

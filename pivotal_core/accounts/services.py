@@ -257,6 +257,37 @@ def update_account(
     return apply_changes(session, actor, ENTITY, account, cleaned)
 
 
+# Each belongs to one account: a bulk edit, which gives every account the same value,
+# may not set them.
+UNIQUE_FIELDS = ("domain", "secondary_domains")
+# Set with the values but not audited: derived from them (the name's match key).
+DERIVED_FIELDS = ("name_key",)
+
+
+def prepare_changes(
+    session: Session, values: dict[str, Any], *, default_region: str = "US"
+) -> dict[str, Any]:
+    """``values`` for many accounts at once (a bulk edit), cleaned and checked once as
+    update_account does (with ``name_key`` derived from a new name); each account is then
+    checked with :func:`check_changes`. Fields that belong to one account
+    (:data:`UNIQUE_FIELDS`) are refused."""
+    refused = {
+        name: "belongs to one account; change it on the account's page"
+        for name in UNIQUE_FIELDS
+        if name in values
+    }
+    if refused:
+        raise ValidationFailed(refused)
+    return _prepare(session, dict(values), default_region, None)
+
+
+def check_changes(session: Session, account: Account, cleaned: dict[str, Any]) -> None:
+    """The rule about the account itself an update must keep: a new parent may not be the
+    account or one of its descendants."""
+    if "parent_id" in cleaned:
+        _check_parent(session, account.id, cleaned["parent_id"])
+
+
 def delete_account(session: Session, actor: Actor, account: Account) -> None:
     soft_delete(session, actor, ENTITY, account)
 

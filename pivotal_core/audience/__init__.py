@@ -8,6 +8,8 @@ def includeme(config):
     # plugin field into a start-up error rather than a failing request.
     check_unique(plugin_fields(config.registry.pivotal_hooks.hook))
     config.include(".api")
+    config.include(".bulk_api")
+    config.include(".bulk_pages")
     config.include(".domain_set_api")
     config.include(".domain_set_pages")
     config.include(".pages")

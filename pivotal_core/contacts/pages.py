@@ -20,7 +20,6 @@ from pivotal_core.contacts.models import SENIORITIES, Contact
 from pivotal_core.contacts.schemas import ContactInput
 from pivotal_core.web.record_pages import (
     DetailField,
-    ExportColumn,
     FormField,
     RecordPages,
     RecordTable,
@@ -168,31 +167,6 @@ DETAILS = (
     ("Classification", (DetailField("tags", "Tags", "tags"),)),
 )
 
-EXPORT = (
-    ExportColumn("id", lambda c: c.id),
-    ExportColumn("first_name", lambda c: c.first_name),
-    ExportColumn("last_name", lambda c: c.last_name),
-    ExportColumn("email", lambda c: c.email),
-    ExportColumn("account_id", lambda c: c.account_id),
-    ExportColumn("account_name", lambda c: c.account.name if c.account else None),
-    ExportColumn("title", lambda c: c.title),
-    ExportColumn("seniority", lambda c: c.seniority),
-    ExportColumn("department", lambda c: c.department),
-    ExportColumn("phone", lambda c: c.phone),
-    ExportColumn("mobile", lambda c: c.mobile),
-    ExportColumn("linkedin_url", lambda c: c.linkedin_url),
-    ExportColumn("city", lambda c: c.city),
-    ExportColumn("region", lambda c: c.region),
-    ExportColumn("postal_code", lambda c: c.postal_code),
-    ExportColumn("country", lambda c: c.country),
-    ExportColumn("timezone", lambda c: c.timezone),
-    ExportColumn("tags", lambda c: c.tags),
-    ExportColumn("created_at", lambda c: c.created_at.isoformat() if c.created_at else None),
-    ExportColumn("updated_at", lambda c: c.updated_at.isoformat() if c.updated_at else None),
-    ExportColumn("deleted_at", lambda c: c.deleted_at.isoformat() if c.deleted_at else None),
-)
-
-
 def local_time(timezone: str | None) -> str | None:
     """The contact's current local time, for deciding whether to call now."""
     if not timezone:
@@ -221,8 +195,6 @@ PAGES = RecordPages(
     input_schema=ContactInput,
     form=FORM,
     details=DETAILS,
-    export_columns=EXPORT,
-    export_options=(selectinload(Contact.account),),
     get=services.get_contact,
     create=services.create_contact,
     update=services.update_contact,
@@ -230,6 +202,9 @@ PAGES = RecordPages(
     restore=services.restore_contact,
     read_permission=Permission.CONTACTS_READ,
     write_permission=Permission.CONTACTS_WRITE,
+    prepare_changes=services.prepare_changes,
+    check_changes=services.check_changes,
+    unique_fields=services.UNIQUE_FIELDS,
     delete_permission=Permission.CONTACTS_DELETE,
     detail_extra=contact_extra,
 )

@@ -59,6 +59,9 @@ EDITABLE_FIELDS = (
 
 # A contact needs at least one of these.
 IDENTIFYING_FIELDS = ("email", "first_name", "last_name")
+# Each belongs to one contact: a bulk edit, which gives every contact the same value,
+# may not set them.
+UNIQUE_FIELDS = ("email", "external_ids")
 
 
 @functools.cache
@@ -266,13 +269,35 @@ def update_contact(
     default_region: str = "US",
 ) -> dict[str, tuple[Any, Any]]:
     cleaned, external_ids = _prepare(session, dict(values), default_region, contact)
-    # The rule create_contact enforces must hold after an update too.
-    if not any(cleaned.get(name, getattr(contact, name)) for name in IDENTIFYING_FIELDS):
-        raise ValidationFailed({"email": "an email or a name is required"})
+    check_changes(session, contact, cleaned)
     changes = apply_changes(session, actor, ENTITY, contact, cleaned)
     if external_ids:
         _set_external_ids(session, actor, contact, external_ids)
     return changes
+
+
+def check_changes(session: Session, contact: Contact, cleaned: dict[str, Any]) -> None:
+    """The rule about the whole contact an update must keep (create_contact's rule): it
+    still has an email or a name."""
+    if not any(cleaned.get(name, getattr(contact, name)) for name in IDENTIFYING_FIELDS):
+        raise ValidationFailed({"email": "an email or a name is required"})
+
+
+def prepare_changes(
+    session: Session, values: dict[str, Any], *, default_region: str = "US"
+) -> dict[str, Any]:
+    """``values`` for many contacts at once (a bulk edit), cleaned and checked once as
+    update_contact does; each contact is then checked with :func:`check_changes`. Fields
+    that belong to one contact (:data:`UNIQUE_FIELDS`) are refused."""
+    refused = {
+        name: "belongs to one contact; change it on the contact's page"
+        for name in UNIQUE_FIELDS
+        if name in values
+    }
+    if refused:
+        raise ValidationFailed(refused)
+    cleaned, _ = _prepare(session, dict(values), default_region, None)
+    return cleaned
 
 
 def delete_contact(session: Session, actor: Actor, contact: Contact) -> None:

@@ -1,7 +1,9 @@
 """The staff UI's record pages, shared by accounts and contacts: the list, the detail page
 with each field's provenance and the audit history, create and edit forms, delete and
-restore, and the list's bulk actions (CSV export; delete and restore, run as a job above
-``INLINE_LIMIT`` records).
+restore, and the list's bulk toolbar (export; add to or remove from a list, update a field,
+tag, untag, delete, restore), which calls the bulk operations of ``audience.bulk`` as the
+API does: inline for small selections, as a job with live progress above
+``bulk.INLINE_LIMIT`` records.
 
 An area describes its pages with a :class:`RecordPages` and calls :func:`add_record_pages`
 from its ``includeme``, as the API does with ``add_record_endpoints``.
@@ -10,8 +12,7 @@ from its ``includeme``, as the API does with ``add_record_endpoints``.
 from __future__ import annotations
 
 import datetime as dt
-import functools
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,35 +22,41 @@ from pyramid.config import Configurator
 from pyramid.httpexceptions import HTTPFound, HTTPSeeOther
 from pyramid.interfaces import IRoutesMapper
 from pyramid.request import Request
-from pyramid.response import Response
 from sqlalchemy import Select, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from pivotal_core.api.records import request_actor
 from pivotal_core.api.validation import deserialize
+from pivotal_core.audience import services as audience
+from pivotal_core.audience.api import viewer as audience_viewer
+from pivotal_core.audience.bulk import (
+    BULK_TASK,
+    VERBS,
+    Operation,
+    RecordType,
+    Submitted,
+    add_record_type,
+    permissions_needed,
+    submit,
+)
+from pivotal_core.audience.bulk_api import export_response
+from pivotal_core.audience.exports import export_selection
+from pivotal_core.audience.models import AudienceList
 from pivotal_core.audit.models import AuditEvent
-from pivotal_core.audit.services import Actor, field_changes, record_history
+from pivotal_core.audit.services import field_changes, record_history
 from pivotal_core.authnz.permissions import Permission
 from pivotal_core.customfields.models import CustomFieldDefinition
 from pivotal_core.dataquality.explain import rule_text
 from pivotal_core.dataquality.survivorship import SETTING as SOURCE_PRIORITY_SETTING
 from pivotal_core.dataquality.survivorship import load_policy
 from pivotal_core.errors import Conflict, PivotalError, Unprocessable, ValidationFailed
-from pivotal_core.exports import attachment_filename, csv_stream
-from pivotal_core.jobs import services as jobs
-from pivotal_core.jobs.queue import register_task
+from pivotal_core.jobs.queue import registered_task
 from pivotal_core.records import custom_field_definitions
 from pivotal_core.users.models import User
 from pivotal_core.web.pages import safe_next
 from pivotal_core.web.tables import DataTable
 
-# Bulk deletes and restores of more records than this run as a background job.
-INLINE_LIMIT = 500
-# A bulk job reports progress after each batch of this many records.
-PROGRESS_EVERY = 200
-EXPORT_BATCH = 1000
 HISTORY_LIMIT = 50
-TASKS_KEY = "pivotal.record_tasks"
 FORM_ERRORS = (ValidationFailed, Conflict, Unprocessable)
 
 
@@ -127,20 +134,19 @@ class DetailField:
 
 
 @dataclass(frozen=True)
-class ExportColumn:
-    header: str
-    value: Callable[[Any], Any]
-
-
-@dataclass(frozen=True)
 class BulkAction:
-    """A button of the table's bulk bar (see ``web/table.jinja2``)."""
+    """A button of the table's bulk bar (see ``web/table.jinja2``). An action that needs
+    more than the selection opens a small form: ``inputs`` names it (``list``: a list to
+    pick from ``options``; ``field``: a field from ``options`` and a value; ``tags``)."""
 
     url: str
     label: str
     confirm: str | None = None  # "{count}" is replaced by the number selected
     style: str | None = None
     download: bool = False  # answers with a file: the page and its selection stay
+    inputs: str | None = None
+    options: tuple[tuple[str, str], ...] = ()
+    note: str | None = None  # shown in the action's form (why it cannot be used, ...)
 
 
 @dataclass(frozen=True)
@@ -153,7 +159,6 @@ class RecordPages:
     input_schema: Callable[[], colander.SchemaNode]
     form: tuple[tuple[str, tuple[FormField, ...]], ...]
     details: tuple[tuple[str, tuple[DetailField, ...]], ...]
-    export_columns: tuple[ExportColumn, ...]
     get: Callable[..., Any]
     create: Callable[..., Any]
     update: Callable[..., Any]
@@ -162,9 +167,14 @@ class RecordPages:
     read_permission: str
     write_permission: str
     delete_permission: str
+    # Bulk edits: values checked once for every record, then each record's own rules
+    # (the area's ``prepare_changes`` and ``check_changes``); fields no bulk edit sets.
+    prepare_changes: Callable[..., dict[str, Any]]
+    check_changes: Callable[..., None]
+    unique_fields: tuple[str, ...] = ()
+    derived_fields: tuple[str, ...] = ()
     # Area-specific parts of the detail page (hierarchy, contacts at the account, ...).
     detail_extra: Callable[[Request, Any], dict[str, Any]] = lambda request, record: {}
-    export_options: tuple[Any, ...] = ()
 
     @property
     def plural_title(self) -> str:
@@ -180,8 +190,23 @@ class RecordPages:
     def list_route(self, page: str = "") -> str:
         return f"web.{self.plural}" + (f"_{page}" if page else "")
 
-    def task_name(self, operation: str) -> str:
-        return f"{self.plural}.{operation}_selected"
+    def record_type(self) -> RecordType:
+        """The records as bulk operations and exports see them."""
+        return RecordType(
+            entity=self.entity,
+            plural=self.plural,
+            model=self.model,
+            search=self.table.search,
+            input_schema=self.input_schema,
+            prepare_changes=self.prepare_changes,
+            check_changes=self.check_changes,
+            delete=self.delete,
+            restore=self.restore,
+            read_permission=self.read_permission,
+            write_permission=self.write_permission,
+            delete_permission=self.delete_permission,
+            derived_fields=self.derived_fields,
+        )
 
     def form_fields(self) -> list[FormField]:
         return [f for _, fields in self.form for f in fields]
@@ -632,118 +657,6 @@ def refuse(request: Request, error: PivotalError) -> None:
 # ---------------------------------------------------------------- bulk work
 
 
-@dataclass
-class BulkOutcome:
-    operation: str
-    total: int
-    done: int = 0
-    conflicts: dict[int, str] = field(default_factory=dict)
-
-    @property
-    def skipped(self) -> int:
-        return self.total - self.done - len(self.conflicts)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "operation": self.operation,
-            "total": self.total,
-            "done": self.done,
-            "skipped": self.skipped,
-            # Keys are strings: the result is stored as JSON.
-            "conflicts": {str(k): v for k, v in list(self.conflicts.items())[:100]},
-        }
-
-
-def apply_bulk(
-    session: Session,
-    pages: RecordPages,
-    operation: str,
-    actor: Actor,
-    ids: Sequence[int],
-    progress: Callable[..., None] | None = None,
-) -> BulkOutcome:
-    """Delete or restore the records ``ids`` through the area's services (one audit event
-    each). Records already in the wanted state are skipped, so running twice is harmless;
-    a restore refused for a conflict is reported, not raised."""
-    model = pages.model
-    outcome = BulkOutcome(operation, len(ids))
-    verb = "Deleted" if operation == "delete" else "Restored"
-    for start in range(0, len(ids), PROGRESS_EVERY):
-        batch = list(ids[start : start + PROGRESS_EVERY])
-        stmt = select(model).where(model.id.in_(batch)).order_by(model.id)
-        if operation == "restore":
-            stmt = stmt.where(model.deleted_at.is_not(None)).execution_options(include_deleted=True)
-        for record in session.scalars(stmt).all():
-            if operation == "delete":
-                pages.delete(session, actor, record)
-            else:
-                try:
-                    pages.restore(session, actor, record)
-                except Conflict as exc:  # checked before anything is written
-                    outcome.conflicts[record.id] = exc.message
-                    continue
-            outcome.done += 1
-        if progress is not None:
-            done = start + len(batch)
-            progress(
-                done, len(ids), f"{verb} {outcome.done} of {len(ids)} {pages.plural}", force=True
-            )
-    return outcome
-
-
-def bulk_job(
-    pages: RecordPages,
-    operation: str,
-    session: Session,
-    progress: jobs.Progress,
-    *,
-    ids: list[int],
-    actor_id: int | None,
-) -> dict[str, Any]:
-    """The body of the ``<plural>.<operation>_selected`` tasks."""
-    actor = Actor(user_id=actor_id, source="ui", job_id=progress.job_id)
-    return apply_bulk(session, pages, operation, actor, ids, progress).as_dict()
-
-
-def export_rows(
-    factory: sessionmaker[Session],
-    pages: RecordPages,
-    ids: Sequence[int],
-    include_deleted: bool,
-    columns: Sequence[ExportColumn],
-) -> Iterator[list[Any]]:
-    """Rows of the selected records, read batch by batch in a session of their own: the
-    response is streamed after the request's transaction has ended."""
-    model = pages.model
-    with factory() as session:
-        for start in range(0, len(ids), EXPORT_BATCH):
-            batch = list(ids[start : start + EXPORT_BATCH])
-            stmt = (
-                select(model)
-                .where(model.id.in_(batch))
-                .order_by(model.id)
-                .options(*pages.export_options)
-                .execution_options(include_deleted=include_deleted)
-            )
-            for record in session.scalars(stmt).all():
-                yield [column.value(record) for column in columns]
-            session.expunge_all()
-
-
-def export_columns(pages: RecordPages, definitions: Mapping[str, Any]) -> list[ExportColumn]:
-    columns = list(pages.export_columns)
-    for key in sorted(definitions):
-        columns.append(
-            ExportColumn(
-                f"custom_fields.{key}", lambda r, key=key: (r.custom_fields or {}).get(key)
-            )
-        )
-    return columns
-
-
-# ---------------------------------------------------------------- views
-
-
 def _record_id(request: Request) -> int:
     return int(request.matchdict["id"])
 
@@ -754,31 +667,151 @@ def _back(request: Request, pages: RecordPages) -> HTTPSeeOther:
     return HTTPSeeOther(location=location)
 
 
+def bulk_fields(pages: RecordPages, custom: Sequence[FormField]) -> list[FormField]:
+    """The fields the toolbar's "Update field" may set: the form's and the custom fields,
+    less those that identify one record (an email, a domain)."""
+    return [f for f in [*pages.form_fields(), *custom] if f.name not in pages.unique_fields]
+
+
+# (route suffix, path, bulk action) of the list's bulk actions besides the export.
+BULK_ROUTES = (
+    ("update_selected", "/update-selected", "update"),
+    ("tag_selected", "/tag-selected", "tag"),
+    ("untag_selected", "/untag-selected", "untag"),
+    ("add_selected_to_list", "/add-selected-to-list", "add_to_list"),
+    ("remove_selected_from_list", "/remove-selected-from-list", "remove_from_list"),
+    ("delete_selected", "/delete-selected", "delete"),
+    ("restore_selected", "/restore-selected", "restore"),
+)
+LIST_PICKER_LIMIT = 200
+
+
+def _list_options(request: Request, entity: str) -> tuple[tuple[str, str], ...]:
+    stmt = audience.shared_query(AudienceList, audience_viewer(request), entity, None)
+    lists = request.dbsession.scalars(stmt.order_by(AudienceList.name).limit(LIST_PICKER_LIMIT))
+    return tuple((str(item.id), f"{item.name} ({item.member_count:,})") for item in lists)
+
+
 def bulk_actions(request: Request, pages: RecordPages, deleted: bool) -> list[BulkAction]:
+    """The bulk bar's actions the user's role allows (each route checks it again)."""
     allowed = request.identity.permissions
-    actions = [
-        BulkAction(request.route_path(pages.list_route("export")), "Export CSV", download=True)
-    ]
-    if pages.delete_permission in allowed:
-        if deleted:
+    url = lambda suffix: request.route_path(pages.list_route(suffix))  # noqa: E731
+    plural = pages.plural
+    actions = [BulkAction(url("export"), "Export CSV", download=True)]
+    if deleted:
+        if pages.delete_permission in allowed:
             actions.append(
                 BulkAction(
-                    request.route_path(pages.list_route("restore_selected")),
+                    url("restore_selected"),
                     "Restore",
+                    confirm=f"Restore {{count}} {plural}?",
                     style="primary",
                 )
             )
-        else:
+        return actions
+    if Permission.AUDIENCE_WRITE in allowed:
+        options = _list_options(request, pages.entity)
+        note = None if options else f"There are no {pages.entity} lists you may change yet."
+        for suffix, label, verb in (
+            ("add_selected_to_list", "Add to list", "Add {count} %s to the chosen list?"),
+            (
+                "remove_selected_from_list",
+                "Remove from list",
+                "Remove {count} %s from the chosen list? The records themselves stay.",
+            ),
+        ):
             actions.append(
                 BulkAction(
-                    request.route_path(pages.list_route("delete_selected")),
-                    "Delete",
-                    confirm=f"Delete {{count}} {pages.plural}? "
-                    "They can be restored from “Show deleted”.",
-                    style="danger",
+                    url(suffix), label, confirm=verb % plural, inputs="list", options=options,
+                    note=note,
                 )
             )
+    if pages.write_permission in allowed:
+        custom = custom_form_fields(custom_field_definitions(request.dbsession, pages.entity))
+        fields = tuple((f.name, f.label) for f in bulk_fields(pages, custom))
+        actions += [
+            BulkAction(
+                url("update_selected"),
+                "Update field",
+                confirm=f"Set the chosen field on {{count}} {plural}?",
+                inputs="field",
+                options=fields,
+            ),
+            BulkAction(
+                url("tag_selected"), "Tag", confirm=f"Tag {{count}} {plural}?", inputs="tags"
+            ),
+            BulkAction(
+                url("untag_selected"),
+                "Untag",
+                confirm=f"Remove these tags from {{count}} {plural}?",
+                inputs="tags",
+            ),
+        ]
+    if pages.delete_permission in allowed:
+        actions.append(
+            BulkAction(
+                url("delete_selected"),
+                "Delete",
+                confirm=f"Delete {{count}} {plural}? They can be restored from “Show deleted”.",
+                style="danger",
+            )
+        )
     return actions
+
+
+def bulk_operation(request: Request, pages: RecordPages, action: str) -> Operation:
+    """The operation a toolbar form asks for: its field and value (read like the record
+    form's), its tags or its list."""
+    post = request.POST
+    if action == "update":
+        custom = custom_form_fields(custom_field_definitions(request.dbsession, pages.entity))
+        name = post.get("field", "")
+        if name not in {f.name for f in bulk_fields(pages, custom)}:
+            raise ValidationFailed({"field": "choose a field to change"})
+        values = parse_form(pages, {name: post.get("value", "")}, custom, partial=True)
+        return Operation(action, values=values)
+    if action in ("tag", "untag"):
+        return Operation(action, tags=tuple(post.get("tags", "").split(",")))
+    if action in ("add_to_list", "remove_from_list"):
+        raw = post.get("list_id", "")
+        if not raw.isdigit() or len(raw) > 18:
+            raise ValidationFailed({"list_id": "choose a list"})
+        return Operation(action, list_id=int(raw))
+    return Operation(action)
+
+
+def bulk_refused(request: Request, pages: RecordPages, exc: PivotalError) -> HTTPSeeOther:
+    """A bulk action refused as a whole: nothing is kept, the reason is shown."""
+    request.tm.doom()
+    details = "; ".join(f"{k}: {v}" for k, v in exc.fields.items())
+    request.session.flash(details or exc.message, "error")
+    return _back(request, pages)
+
+
+def bulk_done(request: Request, pages: RecordPages, submitted: Submitted) -> HTTPSeeOther:
+    """Back to the list with what was done; a job goes to its page, which shows its
+    progress live."""
+    running, done = VERBS[submitted.action]
+    if submitted.job is not None:
+        request.session.flash(
+            f"{running} {submitted.total:,} {pages.plural} in the background; "
+            "this page shows the progress.",
+            "info",
+        )
+        if Permission.JOBS_READ in request.identity.permissions:
+            return HTTPSeeOther(location=request.route_path("web.job", id=submitted.job.id))
+        return _back(request, pages)
+    result = submitted.result
+    if not result.total:
+        request.session.flash(f"No {pages.plural} match the selection.", "info")
+        return _back(request, pages)
+    request.session.flash(result.summary(pages.plural), "success")
+    if result.refused:
+        details = "; ".join(f"{pages.entity} {k}: {v}" for k, v in list(result.refused.items())[:5])
+        request.session.flash(
+            f"{result.refused_count:,} could not be {done.lower()}: {details}", "error"
+        )
+    return _back(request, pages)
 
 
 def add_views(
@@ -796,7 +829,8 @@ def add_views(
 
 
 def add_record_pages(config: Configurator, pages: RecordPages) -> None:
-    """Routes and views of an area's record pages, and the tasks of its bulk actions."""
+    """Routes and views of an area's record pages; registers its records for bulk work
+    (``audience.bulk.add_record_type``), which the bulk API uses too."""
     settings = config.get_settings()
     region = settings["phone.default_region"]
     base = f"/{pages.plural}"
@@ -946,76 +980,40 @@ def add_record_pages(config: Configurator, pages: RecordPages) -> None:
             request.session.flash(f"Restored {pages.entity} {pages.label(record)}", "success")
         return HTTPSeeOther(location=request.route_path(pages.route(), id=record.id))
 
-    def selection(request: Request) -> list[int] | None:
-        try:
-            ids = pages.table.selected_ids(request, request.POST)
-        except ValidationFailed as exc:
-            request.tm.doom()
-            request.session.flash("; ".join(exc.fields.values()) or exc.message, "error")
-            return None
-        if not ids:
-            request.session.flash(f"No {pages.plural} match the selection.", "info")
-            return None
-        return ids
-
     def export_view(request: Request):
-        ids = selection(request)
-        if ids is None:
+        try:
+            export = export_selection(
+                request.dbsession,
+                pages.record_type(),
+                pages.table.selection(pages.entity, request.POST),
+                viewer=audience_viewer(request),
+                permissions=request.identity.permissions,
+                filename=pages.plural,
+            )
+        except PivotalError as exc:
+            return bulk_refused(request, pages, exc)
+        if not export.total:
+            request.session.flash(f"No {pages.plural} match the selection.", "info")
             return _back(request, pages)
-        definitions = custom_field_definitions(request.dbsession, pages.entity)
-        columns = export_columns(pages, definitions)
-        rows = export_rows(
-            request.registry["dbsession_factory"],
-            pages,
-            sorted(ids),
-            request.POST.get("deleted") == "only",
-            columns,
-        )
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M")
-        response = Response(
-            app_iter=csv_stream([c.header for c in columns], rows),
-            content_type="text/csv",
-            charset="utf-8",
-        )
-        response.headers["Content-Disposition"] = attachment_filename(f"{pages.plural}-{stamp}")
-        response.cache_control = "no-store"
-        return response
+        return export_response(request, export)
 
-    def bulk_view(operation: str):
+    def bulk_view(action: str):
         def view(request: Request):
-            ids = selection(request)
-            if ids is None:
-                return _back(request, pages)
-            actor = request_actor(request, "ui")
-            verb = "Deleting" if operation == "delete" else "Restoring"
-            if len(ids) > INLINE_LIMIT:
-                name = pages.task_name(operation)
-                jobs.enqueue(
+            try:
+                submitted = submit(
                     request.dbsession,
-                    request.registry[TASKS_KEY][name],
-                    name,
-                    {"ids": ids, "actor_id": actor.user_id},
-                    created_by_id=actor.user_id,
-                    total=len(ids),
+                    pages.record_type(),
+                    pages.table.selection(pages.entity, request.POST),
+                    bulk_operation(request, pages, action),
+                    actor=request_actor(request, "ui"),
+                    viewer=audience_viewer(request),
+                    permissions=request.identity.permissions,
+                    default_region=region,
+                    task=registered_task(request.huey, BULK_TASK),
                 )
-                request.session.flash(
-                    f"{verb} {len(ids):,} {pages.plural} in the background — see Jobs", "info"
-                )
-                return _back(request, pages)
-            outcome = apply_bulk(request.dbsession, pages, operation, actor, ids)
-            done = "Deleted" if operation == "delete" else "Restored"
-            message = f"{done} {outcome.done:,} {pages.plural}"
-            if outcome.skipped:
-                message += f"; {outcome.skipped:,} already {done.lower()} or missing"
-            request.session.flash(message, "success")
-            if outcome.conflicts:
-                details = "; ".join(
-                    f"{pages.entity} {k}: {v}" for k, v in list(outcome.conflicts.items())[:5]
-                )
-                request.session.flash(
-                    f"{len(outcome.conflicts):,} could not be restored: {details}", "error"
-                )
-            return _back(request, pages)
+            except PivotalError as exc:
+                return bulk_refused(request, pages, exc)
+            return bulk_done(request, pages, submitted)
 
         return view
 
@@ -1023,8 +1021,7 @@ def add_record_pages(config: Configurator, pages: RecordPages) -> None:
         (pages.list_route(), base),
         (pages.route("new"), base + "/new"),
         (pages.list_route("export"), base + "/export"),
-        (pages.list_route("delete_selected"), base + "/delete-selected"),
-        (pages.list_route("restore_selected"), base + "/restore-selected"),
+        *((pages.list_route(suffix), base + path) for suffix, path, _ in BULK_ROUTES),
         (pages.route(), item),
         (pages.route("edit"), item + "/edit"),
         (pages.route("delete"), item + "/delete"),
@@ -1034,6 +1031,7 @@ def add_record_pages(config: Configurator, pages: RecordPages) -> None:
         config.add_route(name, pattern)
 
     read, write, remove = pages.read_permission, pages.write_permission, pages.delete_permission
+    kind = pages.record_type()
     views = (
         (pages.list_route(), "GET", list_view, read, pages.template("list")),
         (pages.route(), "GET", detail_view, read, pages.template("detail")),
@@ -1044,19 +1042,13 @@ def add_record_pages(config: Configurator, pages: RecordPages) -> None:
         (pages.route("delete"), "POST", delete_view, remove, None),
         (pages.route("restore"), "POST", restore_view, remove, None),
         (pages.list_route("export"), "POST", export_view, read, None),
-        (pages.list_route("delete_selected"), "POST", bulk_view("delete"), remove, None),
-        (pages.list_route("restore_selected"), "POST", bulk_view("restore"), remove, None),
+        *(
+            # The route's permission is the action's own; reading (for list actions) is
+            # checked by the service.
+            (pages.list_route(suffix), "POST", bulk_view(action),
+             permissions_needed(kind, action)[-1], None)
+            for suffix, _, action in BULK_ROUTES
+        ),
     )
     add_views(config, views)
-
-    def register_bulk_tasks() -> None:
-        # Deferred to the configuration commit: the jobs area, which builds huey, is
-        # included after the record areas. Registering at start-up (not on first use)
-        # matters: a separate `pivotal worker` process never serves a request.
-        huey = config.registry["pivotal.huey"]
-        tasks = config.registry.setdefault(TASKS_KEY, {})
-        for operation in ("delete", "restore"):
-            name = pages.task_name(operation)
-            tasks[name] = register_task(huey, name, functools.partial(bulk_job, pages, operation))
-
-    config.action(("pivotal.record_tasks", pages.plural), register_bulk_tasks)
+    add_record_type(config, kind)

@@ -12,6 +12,7 @@ from pyramid.request import Request
 from sqlalchemy import Select, func, select
 
 from pivotal_core.api.pagination import SortKey, keyset_page, sort_parameter
+from pivotal_core.audience.bulk import Selection
 from pivotal_core.errors import ValidationFailed
 
 PAGE_SIZES = (25, 50, 100)
@@ -114,6 +115,32 @@ class DataTable:
             size=size,
             density=self.preferences(request).get("density", "comfortable"),
         )
+
+    def selection_scope(self) -> dict[str, Any]:
+        """What limits the table besides its quick filter, as :class:`Selection` fields
+        (a table of one list's members: ``{"list_id": 3}``)."""
+        return {}
+
+    def selection(self, entity: str, values: Mapping[str, Any]) -> Selection:
+        """What a bulk form picked (see ``web/table.jinja2``): explicit ``ids``, or every
+        record matching the quick filter ``q`` (and the table's scope) when
+        ``all_matching`` is set, less ``exclude``; soft-deleted ones when the form came
+        from "Show deleted". Bulk operations and exports resolve it in the database, a
+        chunk at a time, however many records it holds."""
+        deleted = values.get("deleted") == "only"
+        if values.get("all_matching") == "1":
+            return Selection(
+                entity,
+                q=str(values.get("q", "")).strip()[:200] or None,
+                all=True,
+                exclude=tuple(_ids(values.get("exclude", ""))),
+                deleted=deleted,
+                **self.selection_scope(),
+            )
+        ids = _ids(values.get("ids", ""))
+        if not ids:
+            raise ValidationFailed({"ids": "select at least one record"})
+        return Selection(entity, record_ids=tuple(ids), deleted=deleted)
 
     def selected_ids(self, request: Request, values: Mapping[str, Any]) -> list[int]:
         """The ids a bulk action applies to: explicit ``ids``, or every record matching
