@@ -521,6 +521,7 @@ def segment_detail(request: Request) -> dict[str, Any]:
         "can_write": _can_write(request),
         "when": when,
         "scopes": [(s, s) for s in VISIBILITY_SCOPES],
+        "export_route": export_route(request, "web.segment_export"),
     }
 
 
@@ -636,12 +637,10 @@ def parse_ids(raw: str) -> list[int]:
     return ids
 
 
-def export_route(request: Request) -> str | None:
-    """The staff UI's export of a list, once the export work adds one."""
-    for name in ("web.list_export",):
-        if _route_exists(request, name):
-            return name
-    return None
+def export_route(request: Request, name: str) -> str | None:
+    """The staff UI's export of a list's or a segment's members (``audience/bulk_pages``),
+    when it is there."""
+    return name if _route_exists(request, name) else None
 
 
 def list_page(
@@ -688,7 +687,7 @@ def list_page(
         "can_write": can_write,
         "errors": dict(errors or {}),
         "pasted": pasted,
-        "export_route": export_route(request),
+        "export_route": export_route(request, "web.list_export"),
         "when": when,
     }
 

@@ -12,9 +12,9 @@ import { isTyping } from "./keyboard.js";
 
 const DEBOUNCE_MS = 300;
 const GROUP_OPS = [
-  ["and", "All of"],
-  ["or", "Any of"],
-  ["not", "None of"],
+  ["and", "All"],
+  ["or", "Any"],
+  ["not", "None"],
 ];
 const PART_LABELS = { field: "Field", operator: "Operator", value: "Value", op: "Group", rules: "Group" };
 let serial = 0; // ids for labels and listboxes
@@ -215,10 +215,10 @@ class FilterBuilder {
     this.changed({ focus: { node } });
   }
 
-  cycleOp(group) {
+  cycleOp(group, focus = group) {
     const ops = GROUP_OPS.map(([op]) => op);
     group.op = ops[(ops.indexOf(group.op) + 1) % ops.length];
-    this.changed({ focus: { node: group } });
+    this.changed({ focus: { node: focus } });
   }
 
   setField(rule, key) {
@@ -298,7 +298,7 @@ class FilterBuilder {
       "div",
       { class: "fb-group-head" },
       op,
-      h("span", { class: "fb-group-hint muted small", text: isRoot ? "of these rules" : "of these" }),
+      h("span", { class: "fb-group-hint muted small", text: isRoot ? "of these rules match" : "of these" }),
       h("span", { class: "toolbar-spacer" }),
       h("button", { type: "button", class: "button ghost small", "data-action": "add-rule", text: "+ Rule" }),
       h("button", { type: "button", class: "button ghost small", "data-action": "add-group", text: "+ Group" }),
@@ -824,7 +824,7 @@ class FilterBuilder {
         this.add("group", node);
         break;
       case "o":
-        this.cycleOp(isGroup(node) ? node : this.parents.get(node));
+        this.cycleOp(isGroup(node) ? node : this.parents.get(node), node);
         break;
       case "Delete":
       case "Backspace":
