@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import generate, list_api, list_page
+from bench import domain_sets, generate, list_api, list_page
 from bench.database import DEFAULT_DATABASE_URL, with_dbname
 from bench.dataset import load_data
 
@@ -59,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
         results["list_page"] = list_page.execute(list_page.Options(
             database_url=list_page_url, force_generate=args.force_generate
         ))
+    print()
+    results["domain_sets"] = domain_sets.execute(domain_sets.Options(
+        database_url=args.database_url, accounts=args.accounts, contacts=args.contacts,
+        seed=args.seed,
+    ))
     print("\nsummary: " + ", ".join(
         f"{name} {'PASS' if status == 0 else 'FAIL'}" for name, status in results.items()
     ))
