@@ -103,30 +103,6 @@ class FilterFieldsQuery(colander.MappingSchema):
     )
 
 
-class FilterFieldOutput(colander.MappingSchema):
-    key = colander.SchemaNode(Text())
-    label = colander.SchemaNode(Text())
-    category = colander.SchemaNode(Text())
-    type = colander.SchemaNode(Text())
-    operators = colander.SchemaNode(TextList())
-    choices = colander.SchemaNode(TextList(max_items=1000), missing=colander.drop)
-    references = colander.SchemaNode(Text(), missing=colander.drop)
-    description = colander.SchemaNode(Text(), missing=colander.drop)
-
-
-class FilterCategoryOutput(colander.MappingSchema):
-    key = colander.SchemaNode(Text())
-    label = colander.SchemaNode(Text())
-    fields = colander.SchemaNode(colander.Sequence(), FilterFieldOutput())
-
-
-class FilterFieldsOutput(colander.MappingSchema):
-    entity = colander.SchemaNode(Text())
-    categories = colander.SchemaNode(colander.Sequence(), FilterCategoryOutput())
-    operators = colander.SchemaNode(JSONObject(max_keys=100))
-    limits = colander.SchemaNode(JSONObject())
-
-
 class PreviewInput(colander.MappingSchema):
     entityType = _entity_type()  # noqa: N815 - the API's camelCase
     definition = _definition()
