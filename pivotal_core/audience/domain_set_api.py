@@ -49,16 +49,6 @@ class DomainList(TextList):
         return super().deserialize(node, cstruct)
 
 
-def _name(**kw: Any) -> colander.SchemaNode:
-    return colander.SchemaNode(Text(), name="name", validator=colander.Length(1, 200), **kw)
-
-
-def _description() -> colander.SchemaNode:
-    return colander.SchemaNode(
-        Text(), name="description", missing=None, validator=colander.Length(max=2000)
-    )
-
-
 def _entity_type(**kw: Any) -> colander.SchemaNode:
     return colander.SchemaNode(
         Text(),
@@ -70,17 +60,11 @@ def _entity_type(**kw: Any) -> colander.SchemaNode:
     )
 
 
-def _visibility(**kw: Any) -> colander.SchemaNode:
-    return colander.SchemaNode(
-        Text(), name="visibilityScope", validator=colander.OneOf(VISIBILITY_SCOPES), **kw
-    )
-
-
 class DomainSetInput(colander.MappingSchema):
-    name = _name()
-    description = _description()
+    name = schemas._name()
+    description = schemas._description()
     entityType = _entity_type(missing="account")  # noqa: N815 - the API's camelCase
-    visibilityScope = _visibility(missing="private")  # noqa: N815
+    visibilityScope = schemas._visibility()  # noqa: N815
     domains = colander.SchemaNode(
         DomainList(max_items=domain_sets.MAX_ENTRIES, max_length=2000),
         description=f"domains, URLs or e-mail addresses, at most {domain_sets.MAX_ENTRIES:,}; "
@@ -89,10 +73,10 @@ class DomainSetInput(colander.MappingSchema):
 
 
 class DomainSetUpdate(colander.MappingSchema):
-    name = _name()
-    description = _description()
+    name = schemas._name()
+    description = schemas._description()
     entityType = _entity_type()  # noqa: N815
-    visibilityScope = _visibility()  # noqa: N815
+    visibilityScope = schemas._visibility()  # noqa: N815
 
 
 class DomainSetForm(colander.MappingSchema):
@@ -136,10 +120,10 @@ class CountsOutput(colander.MappingSchema):
 
 
 class DomainSetOutput(schemas.SharedOutput):
-    name = _name()
-    description = _description()
+    name = schemas._name()
+    description = schemas._description()
     entityType = _entity_type()  # noqa: N815
-    visibilityScope = _visibility()  # noqa: N815
+    visibilityScope = schemas._visibility()  # noqa: N815
     status = colander.SchemaNode(Text(), validator=colander.OneOf(DOMAIN_SET_STATUSES))
     filename = colander.SchemaNode(Text(), missing=None)
     column = colander.SchemaNode(Text(), missing=None)
@@ -255,11 +239,11 @@ class CreateAccountsOutput(colander.MappingSchema):
 
 
 class ToListInput(colander.MappingSchema):
-    name = _name(missing=None)
-    description = _description()
+    name = schemas._name(missing=None)
+    description = schemas._description()
     entityType = _entity_type(missing=None)  # noqa: N815
-    tags = colander.SchemaNode(TextList(max_items=50), missing=None)
-    visibilityScope = _visibility(missing="private")  # noqa: N815
+    tags = schemas._tags()
+    visibilityScope = schemas._visibility()  # noqa: N815
 
 
 # ---------------------------------------------------------------------------
@@ -350,39 +334,32 @@ def list_view(request: Request) -> dict[str, Any]:
     return page_json([domain_set_json(s) for s in page.items], page, params["limit"])
 
 
-def create_view(request: Request) -> dict[str, Any]:
-    values = dict(request.validated)
-    domains = values.pop("domains")
+def _create(request: Request, values: dict[str, Any], **source: Any) -> dict[str, Any]:
     domain_set = domain_sets.create_domain_set(
         request.dbsession,
         request_actor(request),
         viewer(request),
         _from_api(values),
         settings=request.registry.settings,
-        domains=domains,
         huey=request.huey,
+        **source,
     )
     return domain_set_json(domain_set)
+
+
+def create_view(request: Request) -> dict[str, Any]:
+    values = dict(request.validated)
+    return _create(request, values, domains=values.pop("domains"))
 
 
 def upload_view(request: Request) -> dict[str, Any]:
     values = dict(request.validated)
     upload = values.pop("file")
-    column = values.pop("column")
     read = domain_sets.read_domain_file(
-        request.registry.settings, upload.file, upload.filename, column
+        request.registry.settings, upload.file, upload.filename, values.pop("column")
     )
     values["name"] = values["name"] or read.filename
-    domain_set = domain_sets.create_domain_set(
-        request.dbsession,
-        request_actor(request),
-        viewer(request),
-        _from_api(values),
-        settings=request.registry.settings,
-        upload=read,
-        huey=request.huey,
-    )
-    return domain_set_json(domain_set)
+    return _create(request, values, upload=read)
 
 
 def get_view(request: Request) -> dict[str, Any]:
