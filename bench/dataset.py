@@ -4,6 +4,9 @@ when the tables lack a table or column the models have (loaded before a schema c
 
 from __future__ import annotations
 
+import argparse
+from typing import Any
+
 from bench import generate
 from bench.database import ensure_database, schema_gaps
 
@@ -30,3 +33,31 @@ def load_data(database_url: str, *, accounts: int, contacts: int, seed: int,
         anchor=generate.today_utc(), reset=True, create_missing_schema=True,
     )
     generate.print_report(report)
+
+
+def add_dataset_arguments(parser: argparse.ArgumentParser, defaults: Any) -> None:
+    """The options of a harness that loads its data set: ``defaults`` (its Options) gives
+    database_url, contacts, accounts and seed."""
+    parser.add_argument("--database-url", default=defaults.database_url,
+                        help="its own database: loading recreates the tables "
+                             "(default %(default)s)")
+    parser.add_argument("--no-generate", dest="generate", action="store_false",
+                        help="use the database as it is: never load, reset or reload it")
+    parser.add_argument("--force-generate", action="store_true",
+                        help="reload the data set even when bench_meta says it is there")
+    parser.add_argument("--contacts", type=int, default=defaults.contacts)
+    parser.add_argument("--accounts", type=int, default=defaults.accounts)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+
+
+def schema_problem(database_url: str) -> str | None:
+    """Why the application cannot read the data set (tables loaded before the models
+    changed), or None."""
+    gaps = schema_gaps(database_url)
+    if not gaps:
+        return None
+    return (
+        "the database's tables predate the models (missing: " + ", ".join(gaps[:6])
+        + (", ..." if len(gaps) > 6 else "") + "); the application cannot read them. "
+        "Load the data set again (without --no-generate) or migrate the database."
+    )

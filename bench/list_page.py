@@ -57,8 +57,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import psycopg
 
 from bench import database
-from bench.database import psycopg_conninfo, read_marker, schema_gaps, with_dbname
-from bench.dataset import load_data
+from bench.database import psycopg_conninfo, read_marker, with_dbname
+from bench.dataset import add_dataset_arguments, load_data, schema_problem
 from bench.generate import LoadError
 from bench.load_clients import HTML_ROW, PAGE_SIZE, BodyCheck
 from bench.phases import (
@@ -377,13 +377,9 @@ def run(options: Options) -> tuple[list[Figure], dict[str, Any]]:
         load_data(options.database_url, accounts=options.accounts, contacts=options.contacts,
                   seed=options.seed, force=options.force_generate)
     require_contacts(conninfo, at_least=PAGE_SIZE * (DEEP_PAGES + 2))
-    gaps = schema_gaps(options.database_url)
-    if gaps:
-        raise BenchmarkError(
-            "the database's tables predate the models (missing: " + ", ".join(gaps[:6])
-            + (", ..." if len(gaps) > 6 else "") + "); the application cannot read them. "
-            "Load the data set again (without --no-generate) or migrate the database."
-        )
+    problem = schema_problem(options.database_url)
+    if problem:
+        raise BenchmarkError(problem)
     marker = read_marker(options.database_url, "generate")
     password = secrets.token_urlsafe(18)
     ensure_bench_user(options.database_url, password)
@@ -678,16 +674,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench.list_page", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--database-url", default=defaults.database_url,
-                        help="its own database: loading recreates the tables "
-                             "(default %(default)s)")
-    parser.add_argument("--no-generate", dest="generate", action="store_false",
-                        help="use the database as it is: never load, reset or reload it")
-    parser.add_argument("--force-generate", action="store_true",
-                        help="reload the data set even when bench_meta says it is there")
-    parser.add_argument("--contacts", type=int, default=defaults.contacts)
-    parser.add_argument("--accounts", type=int, default=defaults.accounts)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
+    add_dataset_arguments(parser, defaults)
     parser.add_argument("--requests", type=int, default=defaults.requests,
                         help="a phase ends after this many requests ... (default %(default)s)")
     parser.add_argument("--max-seconds", type=float, default=defaults.max_seconds,

@@ -348,10 +348,8 @@ def test_the_live_count_is_the_services_count_with_sample_records(dbsession, mar
     assert {s["label"].split()[0] for s in sample} == NESTED_NAMES
     ada = people["contacts"]["Ada"]
     assert {"id": ada.id, "href": f"/contacts/{ada.id}"}.items() <= sample[0].items()
-    accounts = preview(
-        marketer,
-        {"entityType": "account", "definition": group("and", rule("account.name", "contains", "acme"))},
-    )
+    acme = group("and", rule("account.name", "contains", "acme"))
+    accounts = preview(marketer, {"entityType": "account", "definition": acme})
     assert accounts.json["count"] == 1
     assert accounts.json["sample"][0]["label"] == "Acme Software"
 
@@ -450,9 +448,8 @@ def test_convert_to_list_snapshots_the_members_and_opens_the_list(dbsession, mar
 
 def test_deleting_a_segment_another_uses_is_refused(dbsession, marketer, people):
     inner = make_segment(dbsession, marketer.user, name="Inner")
-    make_segment(
-        dbsession, marketer.user, name="Outer", definition=group("and", rule("segment", "in_segment", inner.id))
-    )
+    uses_inner = group("and", rule("segment", "in_segment", inner.id))
+    make_segment(dbsession, marketer.user, name="Outer", definition=uses_inner)
     res = marketer.post(f"/segments/{inner.id}/delete")
     assert res.status_int == 303
     assert "segment" in res.follow().html.select_one(".flash-error").get_text()
@@ -579,9 +576,8 @@ def test_removing_the_selected_members(dbsession, marketer, people):
         {"all_matching": "1", "q": "Person", "exclude": str(contacts["Eli"].id)},
     )
     assert res.status_int == 303
-    members = set(
-        dbsession.scalars(select(ListMember.record_id).where(ListMember.list_id == audience_list.id))
-    )
+    in_list = select(ListMember.record_id).where(ListMember.list_id == audience_list.id)
+    members = set(dbsession.scalars(in_list))
     assert members == {contacts["Eli"].id}
     empty = marketer.post(f"{url}/members/remove", {"ids": ""})
     assert "select at least one record" in empty.follow().text

@@ -575,18 +575,22 @@ def convert_segment(request: Request):
     return HTTPSeeOther(location=request.route_path("web.list", id=audience_list.id))
 
 
-@view_config(route_name="web.segment_delete", request_method="POST", permission=WRITE)
-def delete_segment(request: Request):
-    segment = _item(request, Segment)
+def _delete(request: Request, model: type, delete: Any, label: str, route: str):
+    """Soft-delete a segment or a list (``route`` names its page; its index is ``route``
+    + s); refused (used by a segment, not the user's to delete): back to its page."""
+    item = _item(request, model)
     try:
-        services.delete_segment(
-            request.dbsession, request_actor(request, "ui"), viewer(request), segment
-        )
+        delete(request.dbsession, request_actor(request, "ui"), viewer(request), item)
     except PivotalError as exc:
         _action_failed(request, exc)
-        return HTTPSeeOther(location=request.route_path("web.segment", id=segment.id))
-    request.session.flash(f"Deleted segment “{segment.name}”.", "success")
-    return HTTPSeeOther(location=request.route_path("web.segments"))
+        return HTTPSeeOther(location=request.route_path(route, id=item.id))
+    request.session.flash(f"Deleted {label} “{item.name}”.", "success")
+    return HTTPSeeOther(location=request.route_path(route + "s"))
+
+
+@view_config(route_name="web.segment_delete", request_method="POST", permission=WRITE)
+def delete_segment(request: Request):
+    return _delete(request, Segment, services.delete_segment, "segment", "web.segment")
 
 
 # ---------------------------------------------------------------- lists
@@ -848,16 +852,7 @@ def remove_list_members(request: Request):
 
 @view_config(route_name="web.list_delete", request_method="POST", permission=WRITE)
 def delete_list(request: Request):
-    audience_list = _item(request, AudienceList)
-    try:
-        services.delete_list(
-            request.dbsession, request_actor(request, "ui"), viewer(request), audience_list
-        )
-    except PivotalError as exc:
-        _action_failed(request, exc)
-        return HTTPSeeOther(location=request.route_path("web.list", id=audience_list.id))
-    request.session.flash(f"Deleted list “{audience_list.name}”.", "success")
-    return HTTPSeeOther(location=request.route_path("web.lists"))
+    return _delete(request, AudienceList, services.delete_list, "list", "web.list")
 
 
 def _current_id(request: Request, elements: Any, kw: dict[str, Any]) -> tuple[Any, dict]:

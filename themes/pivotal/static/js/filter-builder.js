@@ -16,6 +16,7 @@ const GROUP_OPS = [
   ["or", "Any"],
   ["not", "None"],
 ];
+const KEY_ACTIONS = { a: "add-rule", g: "add-group", Delete: "remove", Backspace: "remove" };
 const PART_LABELS = { field: "Field", operator: "Operator", value: "Value", op: "Group", rules: "Group" };
 let serial = 0; // ids for labels and listboxes
 
@@ -775,21 +776,16 @@ class FilterBuilder {
     if (!button || !this.treeEl.contains(button)) return;
     const node = this.nodes.get(button.closest("[data-node]"));
     if (!node) return;
-    switch (button.dataset.action) {
-      case "add-rule":
-        this.add("rule", node);
-        break;
-      case "add-group":
-        this.add("group", node);
-        break;
-      case "remove":
-        this.remove(node);
-        break;
-      case "pick-field":
-        if (this.picker?.closest("[data-node]") === this.elements.get(node)) this.closePicker(false);
-        else this.openPicker(node);
-        break;
-    }
+    if (button.dataset.action !== "pick-field") this.act(button.dataset.action, node);
+    else if (this.picker?.closest("[data-node]") === this.elements.get(node)) this.closePicker(false);
+    else this.openPicker(node);
+  }
+
+  // What a button or a key does to a rule or group (the root group stays).
+  act(action, node) {
+    if (action === "add-rule") this.add("rule", node);
+    else if (action === "add-group") this.add("group", node);
+    else if (action === "remove" && node !== this.tree) this.remove(node);
   }
 
   onKeydown(event) {
@@ -818,18 +814,13 @@ class FilterBuilder {
     const at = rows.indexOf(target);
     switch (event.key) {
       case "a":
-        this.add("rule", node);
-        break;
       case "g":
-        this.add("group", node);
+      case "Delete":
+      case "Backspace":
+        this.act(KEY_ACTIONS[event.key], node);
         break;
       case "o":
         this.cycleOp(isGroup(node) ? node : this.parents.get(node), node);
-        break;
-      case "Delete":
-      case "Backspace":
-        if (node === this.tree) return;
-        this.remove(node);
         break;
       case "ArrowDown":
       case "j":
