@@ -606,3 +606,17 @@ def test_the_lists_index_shows_source_count_and_snapshot(dbsession, marketer, pe
     assert cells[:3] == ["From segment", "Contacts", "from a segment"]
     assert cells[4] == "4"
     assert row.select_one("time") is not None
+
+
+def test_a_list_made_from_a_domain_set_links_to_it(dbsession, marketer):
+    audience_list = make_list(
+        dbsession,
+        marketer.user,
+        None,
+        entity="account",
+        source_type="domain_set",
+        source_ref={"domainSetId": 7},
+    )
+    source = html(marketer.get(f"/lists/{audience_list.id}")).select_one(".list-facts a")
+    assert (source["href"], source.get_text()) == ("/domain-sets/7", "from a domain set")
+

@@ -71,6 +71,7 @@ SOURCE_LABELS = {
     "manual_upload": "pasted ids",
     "selection": "selection",
     "filter": "from a filter",
+    "domain_set": "from a domain set",
 }
 GROUP_LABELS = {"and": "all of", "or": "any of", "not": "none of"}
 ID_SEPARATORS = re.compile(r"[\s,;]+")
@@ -661,6 +662,12 @@ def list_page(
     if isinstance(source.get("segmentId"), int):
         found = services.visible_segments(session, [source["segmentId"]], viewer(request))
         segment = found.get(source["segmentId"])
+    domain_set = source.get("domainSetId")
+    domain_set_url = (
+        request.route_path("web.domain_set", id=domain_set)
+        if isinstance(domain_set, int) and _route_exists(request, "web.domain_set")
+        else None
+    )
     can_write = _can_write(request)
     actions = []
     if can_write:
@@ -679,7 +686,7 @@ def list_page(
         "view": view,
         "bulk_actions": actions,
         "segment": segment,
-        "source_definition": source.get("definition"),
+        "domain_set_url": domain_set_url,
         "source_summary": describe_definition(
             request, audience_list.entity_type, source.get("definition")
         )
