@@ -250,3 +250,62 @@ def test_the_builders_keys_are_in_the_shortcut_sheet_and_rows_move_and_go(new_pa
     expect(page.locator(".fb-rule")).to_have_count(1)
     expect(page.locator(".fb-rule .fb-field")).to_have_text("Region")
     assert definition_of(page)["op"] == "or"
+
+
+def test_value_inputs_follow_the_field_and_operator(new_page, live_server):
+    """Chips typed for tags, a list picked for "in list", two inputs for "between"; the
+    builder's definition is what the API takes, and the count is the service's."""
+    from pivotal_core.audience.services import Viewer, create_list
+    from pivotal_core.audit.services import Actor
+    from pivotal_core.contacts.models import Contact
+    from pivotal_core.users.models import User
+
+    n = next(_runs)
+    with live_server.session() as session:
+        admin = session.scalars(select(User).where(User.email == live_server.emails["admin"])).one()
+        some = list(session.scalars(select(Contact.id).order_by(Contact.id).limit(40)))
+        picked = create_list(
+            session, Actor.system("test"), Viewer(admin.id, admin.role),
+            {"name": f"Picked {n}", "entity_type": "contact"}, some,
+        )  # fmt: skip
+        session.commit()
+    page = new_page("admin")
+    page.goto("/segments/new")
+    root = page.locator(".fb-root")
+    root.focus()
+    page.keyboard.press("a")
+    pick_field(page, "in list", "In list")
+    page.keyboard.press("Tab")
+    expect(page.locator(".fb-rule").nth(0).locator("select.fb-chip-add")).to_be_focused()
+    page.locator(".fb-rule").nth(0).locator("select.fb-chip-add").select_option(label=f"Picked {n}")
+    expect(page.locator(".fb-rule").nth(0).locator(".fb-chip")).to_have_text([f"Picked {n}×"])
+    expect_live_count(page, live_server)
+    page.keyboard.press("Escape")
+    page.keyboard.press("a")
+    pick_field(page, "employees", "Account: employees")
+    page.locator(".fb-rule").nth(1).locator("select.fb-operator").select_option("between")
+    low, high = page.locator(".fb-rule").nth(1).locator("input[type=number]").all()
+    low.fill("10")
+    expect(page.locator("[data-live-count]")).to_have_attribute("data-state", "incomplete")
+    high.fill("5000")
+    expect_live_count(page, live_server)
+    page.keyboard.press("Escape")
+    page.keyboard.press("a")
+    pick_field(page, "tags", "Tags")
+    chips = page.locator(".fb-rule").nth(2).locator(".fb-chip-input")
+    page.keyboard.press("Tab")
+    expect(chips).to_be_focused()
+    page.keyboard.type("customer")
+    page.keyboard.press("Enter")
+    page.keyboard.type("VIP,")
+    expect(page.locator(".fb-rule").nth(2).locator(".fb-chip")).to_have_count(2)
+    expected = expect_live_count(page, live_server)
+    assert definition_of(page) == {
+        "op": "and",
+        "rules": [
+            {"field": "list", "operator": "in_list", "value": [picked.id]},
+            {"field": "account.employee_count", "operator": "between", "value": [10, 5000]},
+            {"field": "contact.tags", "operator": "has_any", "value": ["customer", "VIP"]},
+        ],
+    }
+    assert expected <= 40
