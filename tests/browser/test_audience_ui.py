@@ -309,3 +309,31 @@ def test_value_inputs_follow_the_field_and_operator(new_page, live_server):
         ],
     }
     assert expected <= 40
+
+
+def test_start_from_a_saved_filter_and_switch_to_accounts(new_page, live_server):
+    from pivotal_core.audience.services import Viewer, create_saved_filter
+    from pivotal_core.audit.services import Actor
+    from pivotal_core.users.models import User
+
+    n = next(_runs)
+    germany = {"op": "and", "rules": [{"field": "contact.country", "operator": "equals",
+                                       "value": "DE"}]}  # fmt: skip
+    with live_server.session() as session:
+        admin = session.scalars(select(User).where(User.email == live_server.emails["admin"])).one()
+        create_saved_filter(
+            session, Actor.system("test"), Viewer(admin.id, admin.role),
+            {"name": f"Germany {n}", "entity_type": "contact", "definition": germany},
+        )  # fmt: skip
+        session.commit()
+    page = new_page("admin")
+    page.goto("/segments/new")
+    page.get_by_label("Start from a saved filter").select_option(label=f"Germany {n} (contacts)")
+    expect(page.locator(".fb-rule .fb-field")).to_have_text("Country")
+    assert definition_of(page) == germany
+    expect_live_count(page, live_server)
+    # Accounts have no contact fields: the rule says so, where it is.
+    page.get_by_label("Members are").select_option("account")
+    expect(page.locator(".fb-rule .fb-field")).to_have_text("Unknown field contact.country")
+    expect(page.locator(".fb-rule .fb-error")).to_contain_text("is not a known field for accounts")
+    expect(page.locator("[data-live-count]")).to_have_attribute("data-state", "invalid")
