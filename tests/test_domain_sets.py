@@ -422,6 +422,13 @@ def test_api_refuses_bad_input(admin, imports_dir):
     assert "domains" in error(too_many, 413)["fields"]
     assert "domains" in error(admin.post(API, {"name": "x", "domains": "a.com"}), 400)["fields"]
     assert "domains" in error(admin.post(API, {"name": "x", "domains": [1]}), 400)["fields"]
+    control = admin.post(API, {"name": "x", "domains": ["acme\u0000.com", "a.com\tb.com"]})
+    assert control.status_int == 201, control.text
+    items = admin.get(f"{API}/{control.json['id']}/items").json["items"]
+    assert [(i["raw"], i["status"]) for i in items] == [
+        ("acme\ufffd.com", "invalid"),
+        ("a.com\ufffdb.com", "invalid"),
+    ]
     assert (
         "color"
         in error(admin.post(API, {"name": "x", "domains": ["a.com"], "color": 1}), 400)["fields"]
@@ -550,7 +557,11 @@ def test_pages_upload_report_and_actions(web_login, companies, imports_dir, dbse
     chart = html.select_one("canvas#match-chart")
     assert '"value": 1' in chart["data-chart"] and '"status": "matched"' in chart["data-chart"]
     assert html.select_one("[data-match-rate]").text.strip() == "50.0%"
-    assert [td.text for td in html.select("#entries tr[data-line] td.mono.num")][:3] == ["2", "3", "4"]
+    assert [td.text for td in html.select("#entries tr[data-line] td.mono.num")][:3] == [
+        "2",
+        "3",
+        "4",
+    ]
     suggestion = html.select_one("#suggestions tr[data-line='3']")
     assert suggestion["data-account"] == str(companies["wayne"].id)
     invalid = client.get(res.headers["Location"] + "?status=invalid").html

@@ -349,6 +349,8 @@ def create_domain_set(
 # Processing: normalize, classify, store, match, suggest
 # ---------------------------------------------------------------------------
 
+# Control characters (a NUL cannot even be stored) are shown as the replacement character.
+_UNPRINTABLE = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0)], "\ufffd")
 ITEM_COLUMNS = ("domain_set_id", "line_number", "raw", "domain", "status", "reason", "duplicate_of")
 
 
@@ -357,7 +359,8 @@ def classify(set_id: int, entries: Iterable[Entry]) -> Iterator[tuple[Any, ...]]
     is a duplicate of its first line; an entry that cannot be a domain is invalid."""
     first: dict[str, int] = {}
     for entry in entries:
-        raw = entry.raw if len(entry.raw) <= MAX_RAW else entry.raw[: MAX_RAW - 1] + "…"
+        raw = entry.raw if entry.raw.isprintable() else entry.raw.translate(_UNPRINTABLE)
+        raw = raw if len(raw) <= MAX_RAW else raw[: MAX_RAW - 1] + "…"
         domain = reason = duplicate_of = None
         if entry.problem:
             status, reason = "invalid", entry.problem[:200]
