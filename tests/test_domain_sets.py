@@ -399,6 +399,10 @@ def test_api_uploads_csv_xlsx_and_text(admin, companies, imports_dir):
     items = admin.get(f"{API}/{text.json['id']}/items").json["items"]
     assert [(i["lineNumber"], i["status"]) for i in items] == [(1, "matched"), (3, "matched")]
 
+    one = upload(admin, b"https://www.wayne.com/\n", filename="one.txt")
+    assert one.status_int == 201, one.text
+    assert (one.json["counts"]["matched"], one.json["filename"]) == (1, "one.txt")
+
     book = Workbook()
     sheet = book.active
     sheet.append(["Account", "Domain"])

@@ -221,6 +221,33 @@ class DomainFile:
         }
 
 
+class _KeptHead:
+    """Reads through a stream, keeping its first bytes: a file of a single line (one
+    domain) is refused by the import files' sniffing as "a header but no data"."""
+
+    def __init__(self, stream: BinaryIO, keep: int = 64 * 1024) -> None:
+        self.stream, self.keep = stream, keep
+        self.head = b""
+        self.size = 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.stream.read(size)
+        if len(self.head) < self.keep:
+            self.head += chunk[: self.keep - len(self.head)]
+        self.size += len(chunk)
+        return chunk
+
+    def single_domain(self) -> str | None:
+        """The one line of a short UTF-8 file when it is a domain, else None."""
+        if self.size > self.keep:
+            return None
+        try:
+            lines = [line for line in self.head.decode("utf-8-sig").splitlines() if line.strip()]
+        except UnicodeDecodeError:
+            return None
+        return lines[0] if len(lines) == 1 and _looks_like_domain(lines[0]) else None
+
+
 def read_domain_file(
     settings: Mapping[str, Any], stream: BinaryIO, filename: str, column: str | None = None
 ) -> DomainFile:
@@ -232,7 +259,16 @@ def read_domain_file(
     """
     from pivotal_core.dataquality.uploads import store_import_file
 
-    stored = store_import_file(settings, stream, filename)
+    kept = _KeptHead(stream)
+    try:
+        stored = store_import_file(settings, kept, filename)
+    except FileProblem:
+        line = kept.single_domain()
+        if line is None:
+            raise
+        # Matched at once (one entry), so nothing needs to be kept for a job.
+        fmt = FileFormat(kind="csv", headers=[line], encoding="utf-8", delimiter=",")
+        return DomainFile(Path(filename).name, "", fmt, line, True, [Entry(1, line)])
     chosen, headerless = choose_column(stored.format, column)
     entries = _counted(file_entries(stored.stored_path, stored.format, chosen, headerless), "file")
     return DomainFile(
