@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -44,7 +45,7 @@ from pivotal_core.audience.services import Viewer
 from pivotal_core.audit.models import AuditEvent
 from pivotal_core.audit.services import Actor, record_changes
 from pivotal_core.contacts.models import Contact
-from pivotal_core.dataquality.duplicates import name_similarity
+from pivotal_core.dataquality.duplicates import name_trigrams
 from pivotal_core.dataquality.files import FileFormat, FileProblem, read_rows, row_problems
 from pivotal_core.dataquality.rows import PreparedRow
 from pivotal_core.dataquality.storage import store_upload
@@ -88,9 +89,20 @@ SUGGESTIONS_PER_DOMAIN = 3
 SUGGESTION_THRESHOLD = 0.5
 # Column headers (lower case, "_" and "-" as spaces) taken for the domain column, best first.
 DOMAIN_COLUMNS = (
-    "domain", "domains", "company domain", "domain name", "website", "company website",
-    "website url", "web site", "url", "homepage", "home page", "site", "web",
-)  # fmt: skip
+    "domain",
+    "domains",
+    "company domain",
+    "domain name",
+    "website",
+    "company website",
+    "website url",
+    "web site",
+    "url",
+    "homepage",
+    "home page",
+    "site",
+    "web",
+)
 DOMAIN_WORDS = ("domain", "website", "url")
 PROCESS_TASK = "audience.process_domain_set"
 CREATE_ACCOUNTS_TASK = "audience.domain_set_create_accounts"
@@ -609,13 +621,58 @@ def label_key(domain: str) -> str | None:
     return company_match_key(label)
 
 
-def _score(key: str, name_key: str) -> float:
-    """Similarity of a domain's label key and a company key, with and without spaces (a
-    domain label seldom has them: ``acmewidgets`` / ``acme widgets``)."""
-    return max(
-        name_similarity(key, name_key),
-        name_similarity(key.replace(" ", ""), name_key.replace(" ", "")),
-    )
+def _compact_key(domain: str) -> str | None:
+    """The label's company key without spaces: a domain label seldom has them
+    (``acme-widgets.com`` and ``acmewidgets.com`` both ``acmewidgets``, as "Acme Widgets")."""
+    key = label_key(domain)
+    return key.replace(" ", "") if key else None
+
+
+class _NameIndex:
+    """Company keys (spaces dropped) of the accounts sharing a domain's first three
+    letters, with an inverted index of their trigrams (``duplicates.name_trigrams``).
+
+    A similarity join with prefix filtering, as the duplicate scan does: an account whose
+    trigrams have Jaccard similarity >= t with a domain's shares one of the domain's
+    ``|Q| - ceil(t|Q|) + 1`` rarest trigrams, so only those trigrams' accounts are
+    compared, however large a block of common first letters is.
+    """
+
+    def __init__(self, rows: Iterable[tuple[int, str]]) -> None:
+        self.grams: dict[int, frozenset[str]] = {}
+        self.postings: dict[str, list[int]] = defaultdict(list)
+        self.prefix: dict[int, str] = {}
+        for account_id, name_key in rows:
+            compact = name_key.replace(" ", "")
+            grams = name_trigrams(compact)
+            self.grams[account_id] = grams
+            self.prefix[account_id] = compact[:3]
+            for gram in grams:
+                self.postings[gram].append(account_id)
+
+    def similar(self, compact: str, threshold: float) -> list[tuple[float, int]]:
+        """``(score, account id)`` at ``threshold`` or more, best first."""
+        query = name_trigrams(compact)
+        size = len(query)
+        if not size:
+            return []
+        rarest = sorted(query, key=lambda gram: (len(self.postings.get(gram, ())), gram))
+        seen: set[int] = set()
+        found = []
+        for gram in rarest[: size - math.ceil(threshold * size) + 1]:
+            for account_id in self.postings.get(gram, ()):
+                if account_id in seen:
+                    continue
+                seen.add(account_id)
+                grams = self.grams[account_id]
+                if self.prefix[account_id] != compact[:3] or not (
+                    threshold * size <= len(grams) <= size / threshold
+                ):
+                    continue
+                score = len(query & grams) / len(query | grams)
+                if score >= threshold:
+                    found.append((round(score, 3), account_id))
+        return sorted(found, key=lambda pair: (-pair[0], pair[1]))
 
 
 def suggest_accounts(
@@ -623,9 +680,9 @@ def suggest_accounts(
 ) -> dict[str, int]:
     """Suggest accounts for the next ``limit`` unmatched domains (after ``suggested_through``).
 
-    Names are compared only within blocks of the same first three letters (spaces
-    dropped), as the duplicate scan does, so the work is bounded by the size of those
-    blocks and ``limit``; a typo in the first letters is not found.
+    A domain's label is compared with the company keys of the live accounts whose key
+    starts with the same three letters (spaces dropped), as the duplicate scan blocks
+    names, so a typo in the first letters is not found; one run is bounded by ``limit``.
     """
     items = DomainSetItem.__table__
     rows = session.execute(
@@ -640,40 +697,29 @@ def suggest_accounts(
     ).all()
     if not rows:
         return {"examined": 0, "suggested": 0}
-    keys = {line: key for line, domain in rows if (key := label_key(domain))}
-    prefixes = {key.replace(" ", "")[:3] for key in keys.values()}
+    keys = {line: key for line, domain in rows if (key := _compact_key(domain))}
+    prefixes = sorted({key[:3] for key in keys.values()})
     accounts = Account.__table__
     compact = func.substr(func.replace(accounts.c.name_key, " ", ""), 1, 3)
-    blocks: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    if prefixes:
-        candidates = session.execute(
-            select(compact, accounts.c.id, accounts.c.name_key).where(
-                accounts.c.deleted_at.is_(None),
-                accounts.c.name_key != "",
-                compact.in_(sorted(prefixes)),
+    index = _NameIndex(
+        session.execute(
+            select(accounts.c.id, accounts.c.name_key).where(
+                accounts.c.deleted_at.is_(None), accounts.c.name_key != "", compact.in_(prefixes)
             )
-        )
-        for prefix, account_id, name_key in candidates:
-            blocks[prefix].append((account_id, name_key))
-    suggestions = []
-    for line, key in keys.items():
-        scored = sorted(
-            (
-                (round(score, 3), account_id)
-                for account_id, name_key in blocks.get(key.replace(" ", "")[:3], ())
-                if (score := _score(key, name_key)) >= SUGGESTION_THRESHOLD
-            ),
-            key=lambda pair: (-pair[0], pair[1]),
-        )
-        for score, account_id in scored[:SUGGESTIONS_PER_DOMAIN]:
-            suggestions.append(
-                {
-                    "domain_set_id": domain_set.id,
-                    "line_number": line,
-                    "account_id": account_id,
-                    "score": score,
-                }
-            )
+        ).all()
+        if prefixes
+        else ()
+    )
+    suggestions = [
+        {
+            "domain_set_id": domain_set.id,
+            "line_number": line,
+            "account_id": account_id,
+            "score": score,
+        }
+        for line, key in keys.items()
+        for score, account_id in index.similar(key, SUGGESTION_THRESHOLD)[:SUGGESTIONS_PER_DOMAIN]
+    ]
     if suggestions:
         session.execute(DomainSetSuggestion.__table__.insert(), suggestions)
     domain_set.suggested_through = rows[-1][0]
