@@ -469,6 +469,11 @@ def test_cursor_of_another_sort_is_refused(kind, admin, dbsession):
 SHARED_BAD_BODIES = [
     pytest.param(b"{bad", "body", 400, id="malformed-json"),
     pytest.param(b"\xff\xfe", "body", 400, id="not-utf8"),
+    pytest.param(b'{"city": "\\ud800"}', "city", 400, id="lone-surrogate"),
+    pytest.param(b'{"tags": ["ok", "x\\udfffy"]}', "tags[1]", 400, id="lone-surrogate-in-list"),
+    pytest.param(
+        b'{"custom_fields": {"\\udc00": 1}}', "custom_fields.\\udc00", 400, id="surrogate-key"
+    ),
     pytest.param([1, 2], "body", 400, id="array"),
     pytest.param("text", "body", 400, id="string"),
     pytest.param({"favourite_colour": "blue"}, "favourite_colour", 400, id="unknown-field"),
@@ -482,6 +487,14 @@ SHARED_BAD_BODIES = [
     pytest.param({"custom_fields": ["x"]}, "custom_fields", 400, id="custom-fields-not-object"),
     pytest.param({"linkedin_url": "https://example.com/x"}, "linkedin_url", 400, id="bad-linkedin"),
 ]
+
+def test_escaped_surrogate_pairs_are_text(admin):
+    """Only a lone surrogate is refused: a pair escaped in JSON is one character."""
+    body = b'{"first_name": "Ren\\u00e9e", "last_name": "M\\ud83d\\ude00ller"}'
+    res = admin.post(f"{API}/contacts", body=body)
+    assert res.status_int == 201, res.text
+    assert res.json["last_name"] == "M\U0001f600ller"
+
 
 CONTACT_BAD_BODIES = [
     pytest.param({"first_name": 5}, "first_name", id="number-for-name"),

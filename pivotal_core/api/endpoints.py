@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,11 +44,49 @@ def json_body(request: Request) -> Any:
     if not request.body:
         raise ValidationFailed({"body": "a JSON body is required"}, "Request body is empty")
     try:
-        return json.loads(request.body)
+        data = json.loads(request.body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValidationFailed({"body": f"is not valid JSON: {exc}"}, "Malformed JSON") from exc
     except RecursionError as exc:  # the parser's own limit: about a thousand levels
         raise ValidationFailed({"body": "is nested too deeply"}, "Malformed JSON") from exc
+    if _SURROGATE_ESCAPE.search(request.body):
+        # JSON may escape half of a surrogate pair alone ("\ud800"): Python accepts it,
+        # no database or file can store it. Refuse it where it is, before any service.
+        path = _lone_surrogate(data, "")
+        if path is not None:
+            raise ValidationFailed(
+                {path or "body": "holds an unpaired UTF-16 surrogate escape: not valid text"},
+                "Invalid text",
+            )
+    return data
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(value: Any, path: str) -> str | None:
+    """The path (``a.b[2]``) of the first string holding a lone surrogate, or None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            shown = key.encode("utf-8", "backslashreplace").decode("utf-8")
+            inner = f"{path}.{shown}" if path else shown
+            if _lone_surrogate(key, inner) is not None:
+                return inner
+            found = _lone_surrogate(item, inner)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _lone_surrogate(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 def add_endpoint(
