@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from pivotal_core import hookimpl
 from pivotal_core.accounts.models import Account
 from pivotal_core.audience import bulk
 from pivotal_core.audience.models import ListMember
@@ -483,3 +484,30 @@ def test_a_retried_job_changes_nothing_more(app, admin, people, dbsession, monke
     )
     assert (again["changed"], again["unchanged"]) == (0, 3)
     assert audit_count(dbsession) == before
+
+
+class ChangeRecorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int, str | None, dict[str, Any], str]] = []
+
+    @hookimpl
+    def pivotal_record_changed(self, entity, record, changes, actor, action) -> None:
+        self.calls.append((entity, record.id, record.title, dict(changes), actor.source))
+
+
+def test_plugins_hear_of_each_changed_record(app, admin, people):
+    recorder = ChangeRecorder()
+    app.registry.pivotal_hooks.register(recorder)
+    try:
+        res = admin.post(
+            f"{API}/contacts/update",
+            {"selection": {"q": "bulk"}, "values": {"title": "Lead"}},
+        )
+    finally:
+        app.registry.pivotal_hooks.unregister(recorder)
+    assert res.json["changed"] == 3
+    # The record as it is after the change, with what changed.
+    assert sorted(recorder.calls) == sorted(
+        ("contact", people[n].id, "Lead", {"title": (None, "Lead")}, "bulk")
+        for n in ("ada", "bob", "cy")
+    )
