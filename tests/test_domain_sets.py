@@ -113,28 +113,36 @@ def test_entries_are_normalized_classified_and_matched(dbsession, actor, compani
 
 
 def test_matching_is_set_based(dbsession, actor, make_account):
-    """The number of statements does not grow with the number of domains."""
+    """The number of statements does not grow with the number of domains, neither when a
+    set is made nor when it is matched again."""
     for n in range(30):
         make_account(name=f"Company {n}", domain=f"company{n}.com")
+    make_account(name="Other", domain="other.com", secondary_domains=["company-x.com"])
     statements: list[str] = []
 
     def count(conn, cursor, statement, *args):
         statements.append(statement)
 
     engine = dbsession.get_bind().engine
-    counted = []
+    create(dbsession, actor, ["warm.io"])  # first-use work (caches) is not counted
+    made, rematched = [], []
     for size in (3, 30):
-        small = create(dbsession, actor, [f"company{n}.com" for n in range(size)])
-        statements.clear()
+        domains = [f"www.company{n}.com" for n in range(size)] + ["company-x.com", "new.io"]
         event.listen(engine, "before_cursor_execute", count)
         try:
-            small.status = "ready"
-            domain_sets.match_domain_set(dbsession, small)
+            statements.clear()
+            domain_set = create(dbsession, actor, domains)
+            made.append(len(statements))
+            statements.clear()
+            domain_sets.rematch_domain_set(dbsession, actor, None, domain_set)
+            rematched.append(len(statements))
         finally:
             event.remove(engine, "before_cursor_execute", count)
-        counted.append(len(statements))
-        assert small.matched_count == size
-    assert counted[0] == counted[1] <= 6
+        assert (domain_set.matched_count, domain_set.unmatched_count) == (size + 1, 1)
+        via = {i.domain: i.matched_via for i in items_of(dbsession, domain_set).values()}
+        assert (via["company0.com"], via["company-x.com"]) == ("primary", "secondary")
+    assert made[0] == made[1]
+    assert rematched[0] == rematched[1]
 
 
 def test_suggestions_by_name_similarity(dbsession, actor, companies):

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import idna
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import Select, any_, bindparam, delete, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from pivotal_core.accounts import services as account_services
@@ -80,6 +81,7 @@ MAX_ENTRIES = 100_000
 # Larger sets are processed (and their missing accounts created) by a job.
 INLINE_ENTRIES = 2_000
 MAX_RAW = 500
+SQLITE_IN_CHUNK = 5_000
 # Unmatched domains looked at for suggestions per run: comparing names is Python work,
 # so each run is bounded; "suggest more" continues after the last line looked at.
 SUGGESTION_BATCH = 1_000
@@ -399,12 +401,23 @@ def create_domain_set(
 
 # Control characters (a NUL cannot even be stored) are shown as the replacement character.
 _UNPRINTABLE = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0)], "\ufffd")
-ITEM_COLUMNS = ("domain_set_id", "line_number", "raw", "domain", "status", "reason", "duplicate_of")
+ITEM_COLUMNS = (
+    "domain_set_id",
+    "line_number",
+    "raw",
+    "domain",
+    "status",
+    "reason",
+    "duplicate_of",
+    "account_id",
+    "matched_via",
+)
 
 
 def classify(set_id: int, entries: Iterable[Entry]) -> Iterator[tuple[Any, ...]]:
-    """Item rows (in :data:`ITEM_COLUMNS` order): each entry normalized; a repeated domain
-    is a duplicate of its first line; an entry that cannot be a domain is invalid."""
+    """Item rows (in :data:`ITEM_COLUMNS` order, not matched yet): each entry normalized;
+    a repeated domain is a duplicate of its first line; one that cannot be a domain is
+    invalid."""
     first: dict[str, int] = {}
     for entry in entries:
         raw = entry.raw if entry.raw.isprintable() else entry.raw.translate(_UNPRINTABLE)
@@ -425,7 +438,7 @@ def classify(set_id: int, entries: Iterable[Entry]) -> Iterator[tuple[Any, ...]]
                 else:
                     status = "unmatched"
                     first[domain] = entry.line
-        yield (set_id, entry.line, raw, domain, status, reason, duplicate_of)
+        yield (set_id, entry.line, raw, domain, status, reason, duplicate_of, None, None)
 
 
 def _insert_items(session: Session, rows: Iterable[tuple[Any, ...]]) -> int:
@@ -453,8 +466,12 @@ def process_domain_set(
     entries: Iterable[Entry] | None = None,
     timings: dict[str, float] | None = None,
 ) -> DomainSet:
-    """Read (``entries``, else the kept source), classify, store, match and suggest.
-    ``timings``, when given, receives the seconds each step took (for benchmarks)."""
+    """Read (``entries``, else the kept source), classify, match, store and suggest.
+
+    The items are matched before they are written (:func:`domain_owners`: one query for
+    the primary domains, one pass over the secondary ones), so each row is written once,
+    with one COPY on PostgreSQL. ``timings``, when given, receives the seconds each step
+    took (for benchmarks)."""
     clock = _Clock(timings)
     set_id = domain_set.id
     domain_set.status = "processing"
@@ -473,14 +490,22 @@ def process_domain_set(
                 progress(done, total, f"{done:,} domains read")
             yield entry
 
-    domain_set.entry_count = _insert_items(session, classify(set_id, read()))
-    clock.lap("read, normalize and store")
+    rows = list(classify(set_id, read()))
+    clock.lap("read and normalize")
     if progress is not None:
-        progress(
-            domain_set.entry_count, domain_set.entry_count, "Matching against accounts", force=True
-        )
-    match_domain_set(session, domain_set)
-    clock.lap("match and count")
+        progress(len(rows), len(rows), "Matching against accounts", force=True)
+    owners = domain_owners(session, [row[3] for row in rows if row[4] == "unmatched"])
+    clock.lap("match")
+
+    def matched() -> Iterator[tuple[Any, ...]]:
+        for row in rows:
+            owner = owners.get(row[3]) if row[4] == "unmatched" else None
+            yield (*row[:4], "matched", *row[5:7], *owner) if owner else row
+
+    domain_set.entry_count = _insert_items(session, matched())
+    clock.lap("store")
+    refresh_counts(session, domain_set)
+    clock.lap("count")
     if progress is not None:
         progress(domain_set.entry_count, domain_set.entry_count, "Suggesting accounts", force=True)
     suggest_accounts(session, domain_set)
@@ -502,6 +527,39 @@ class _Clock:
         if self.timings is not None:
             self.timings[name] = self.timings.get(name, 0.0) + now - self.last
         self.last = now
+
+
+def _any(session: Session, column: Any, values: list[str]) -> Iterator[Any]:
+    """Conditions "``column`` is one of ``values``": one ``= ANY(array)`` on PostgreSQL,
+    ``IN`` lists within SQLite's limit of bound parameters."""
+    if session.get_bind().dialect.name == "postgresql":
+        yield column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+        return
+    for start in range(0, len(values), SQLITE_IN_CHUNK):
+        yield column.in_(values[start : start + SQLITE_IN_CHUNK])
+
+
+def domain_owners(session: Session, domains: Iterable[str]) -> dict[str, tuple[int, str]]:
+    """``{domain: (account id, "primary" | "secondary")}`` for the live accounts owning
+    ``domains``: their primary domain first, else a secondary one (the lowest account id
+    when several list it). Set-based as the import engine matches accounts: one query for
+    the primary domains (chunked on SQLite), one pass over all secondary domains."""
+    wanted = sorted(set(domains))
+    accounts = Account.__table__
+    owners: dict[str, tuple[int, str]] = {}
+    for condition in _any(session, accounts.c.domain, wanted):
+        rows = session.execute(
+            select(accounts.c.domain, accounts.c.id).where(
+                accounts.c.deleted_at.is_(None), condition
+            )
+        )
+        owners.update((domain, (account_id, "primary")) for domain, account_id in rows)
+    if len(owners) < len(wanted):
+        for domain, account_id in session.execute(secondary_domain_owners(session)):
+            if domain not in owners:
+                owners[domain] = (account_id, "secondary")
+        owners = {domain: owners[domain] for domain in wanted if domain in owners}
+    return owners
 
 
 def secondary_domain_owners(session: Session) -> Select:
@@ -547,8 +605,9 @@ def _match(session: Session, set_id: int, via: str, accounts_from: Select | None
 
 
 def match_domain_set(session: Session, domain_set: DomainSet) -> int:
-    """Match the unmatched items against accounts' primary, then secondary domains (two
-    UPDATE ... FROM statements, whatever the set's size); returns how many matched."""
+    """Match the set's unmatched items again against accounts' primary, then secondary
+    domains (two UPDATE ... FROM statements, whatever the set's size; a new set is
+    matched before its items are written); returns how many matched."""
     matched = _match(session, domain_set.id, "primary")
     refresh_counts(session, domain_set)
     return matched
