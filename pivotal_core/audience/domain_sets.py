@@ -85,6 +85,9 @@ SQLITE_IN_CHUNK = 5_000
 # Unmatched domains looked at for suggestions per run: comparing names is Python work,
 # so each run is bounded; "suggest more" continues after the last line looked at.
 SUGGESTION_BATCH = 1_000
+# A new set starts with suggestions for its first unmatched domains only (the page shows
+# twenty at a time): comparing names costs more than matching the whole set.
+FIRST_SUGGESTIONS = 250
 SUGGESTIONS_PER_DOMAIN = 3
 # Trigram similarity of the domain's label and the account's company key from which an
 # account is suggested ("acmewidgets" / "Acme Widgets" is 1.0 once spaces are dropped).
@@ -508,7 +511,7 @@ def process_domain_set(
     clock.lap("count")
     if progress is not None:
         progress(domain_set.entry_count, domain_set.entry_count, "Suggesting accounts", force=True)
-    suggest_accounts(session, domain_set)
+    suggest_accounts(session, domain_set, FIRST_SUGGESTIONS)
     clock.lap("suggest")
     domain_set.status = "ready"
     session.flush()
@@ -965,7 +968,7 @@ def rematch_domain_set(
     suggestions = DomainSetSuggestion.__table__
     session.execute(delete(suggestions).where(suggestions.c.domain_set_id == domain_set.id))
     domain_set.suggested_through = 0
-    suggest_accounts(session, domain_set)
+    suggest_accounts(session, domain_set, FIRST_SUGGESTIONS)
     record_changes(
         session,
         actor,

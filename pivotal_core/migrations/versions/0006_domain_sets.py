@@ -70,24 +70,12 @@ def upgrade() -> None:
         sa.Column("duplicate_of", sa.BigInteger(), nullable=True),
         sa.Column("account_id", sa.BigInteger(), nullable=True),
         sa.Column("matched_via", sa.String(length=20), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["account_id"],
-            ["accounts.id"],
-            name=op.f("fk_domain_set_items_account_id_accounts"),
-            ondelete="SET NULL",
-        ),
-        sa.ForeignKeyConstraint(
-            ["domain_set_id"],
-            ["domain_sets.id"],
-            name=op.f("fk_domain_set_items_domain_set_id_domain_sets"),
-            ondelete="CASCADE",
-        ),
+        # No foreign keys: items are written by COPY, 100,000 at a time (see the model).
         sa.PrimaryKeyConstraint("domain_set_id", "line_number", name=op.f("pk_domain_set_items")),
     )
     op.create_index(
         "ix_domain_set_items_status", "domain_set_items", ["domain_set_id", "status", "line_number"]
     )
-    op.create_index("ix_domain_set_items_account_id", "domain_set_items", ["account_id"])
 
     op.create_table(
         "domain_set_suggestions",
