@@ -42,16 +42,24 @@ def cell(value: Any) -> Any:
     return neutralise_formula(value)
 
 
+def csv_header(header: Sequence[str], lineterminator: str = "\r\n") -> bytes:
+    """The header line, after a BOM so that spreadsheets detect UTF-8."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator=lineterminator).writerow(header)
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
 def csv_batches(
-    header: Sequence[str], batches: Iterable[Sequence[Sequence[Any]]]
+    header: Sequence[str],
+    batches: Iterable[Sequence[Sequence[Any]]],
+    lineterminator: str = "\r\n",
 ) -> Iterator[bytes]:
-    """CSV as UTF-8 chunks (with a BOM so spreadsheets detect the encoding), one chunk per
+    """CSV as UTF-8 chunks, the header first (:func:`csv_header`), then one chunk per
     batch of rows, in constant memory. The rows must already be safe (see :func:`cell`):
     strings, numbers or None (an empty cell)."""
+    yield csv_header(header, lineterminator)
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    yield ("\ufeff" + buffer.getvalue()).encode("utf-8")
+    writer = csv.writer(buffer, lineterminator=lineterminator)
     for rows in batches:
         buffer.seek(0)
         buffer.truncate()

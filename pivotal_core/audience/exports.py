@@ -18,18 +18,32 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, select
+from sqlalchemy import (
+    Integer,
+    Select,
+    String,
+    and_,
+    case,
+    literal_column,
+    select,
+    type_coerce,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.sql.functions import FunctionElement
 
 from pivotal_core.accounts.models import Account
 from pivotal_core.audience.bulk import RecordType, Resolved, Selection, check_permission, resolve
 from pivotal_core.audience.fields import FilterField, field_registry
 from pivotal_core.audience.filters import FilterContext
+from pivotal_core.db import JSONValue
 from pivotal_core.errors import ValidationFailed
-from pivotal_core.exports import csv_batches, json_stream, safe_text
+from pivotal_core.exports import FORMULA_CHARACTERS, csv_batches, csv_header, json_stream
 
 FORMATS = ("csv", "json")
 BATCH = 2000  # rows fetched from the cursor and written to the response at a time
+COPY_CHUNK = 256 * 1024  # bytes of COPY's output passed on at a time
 MAX_COLUMNS = 200
 
 # The usual columns, in order, by the filter field that reads each (or by a value of
@@ -86,7 +100,8 @@ DEFAULT_COLUMNS: dict[str, tuple[tuple[str, str | None], ...]] = {
 
 def _parent_name(ctx: FilterContext) -> Any:
     parent = aliased(Account)
-    return select(parent.name).where(parent.id == ctx.root.parent_id).scalar_subquery()
+    live = and_(parent.id == ctx.root.parent_id, parent.deleted_at.is_(None))
+    return select(parent.name).where(live).scalar_subquery()
 
 
 # Columns no filter field reads.
@@ -173,8 +188,118 @@ def choose_columns(
 
 
 # ---------------------------------------------------------------------------
-# Writing values
+# Writing values: CSV cells are made by the database, JSON values in Python
 # ---------------------------------------------------------------------------
+
+
+class csv_timestamp(FunctionElement):  # noqa: N801 - reads like the SQL it renders
+    """A UTC timestamp as ISO 8601 text (``2024-01-04T17:36:00.000000+00:00``)."""
+
+    type = String()
+    inherit_cache = True
+    name = "csv_timestamp"
+
+
+@compiles(csv_timestamp)
+def _csv_timestamp_default(element: csv_timestamp, compiler: Any, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS VARCHAR)"
+
+
+@compiles(csv_timestamp, "postgresql")
+def _csv_timestamp_postgresql(element: csv_timestamp, compiler: Any, **kw: Any) -> str:
+    value = compiler.process(element.clauses, **kw)
+    return f"to_char(({value}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
+
+
+@compiles(csv_timestamp, "sqlite")
+def _csv_timestamp_sqlite(element: csv_timestamp, compiler: Any, **kw: Any) -> str:
+    # Stored as "YYYY-MM-DD HH:MM:SS.ffffff" in UTC.
+    value = compiler.process(element.clauses, **kw)
+    return f"(replace({value}, ' ', 'T') || '+00:00')"
+
+
+class csv_tags(FunctionElement):  # noqa: N801
+    """A JSON array of tags as one text, in the array's order: ``a, b``."""
+
+    type = String()
+    inherit_cache = True
+    name = "csv_tags"
+
+
+@compiles(csv_tags)
+def _csv_tags_default(element: csv_tags, compiler: Any, **kw: Any) -> str:
+    value = compiler.process(element.clauses, **kw)
+    return f"(SELECT group_concat(value, ', ') FROM json_each({value}))"
+
+
+@compiles(csv_tags, "postgresql")
+def _csv_tags_postgresql(element: csv_tags, compiler: Any, **kw: Any) -> str:
+    # No tags: an empty cell, as on SQLite (not the empty text "").
+    value = compiler.process(element.clauses, **kw)
+    return f"nullif(array_to_string(ARRAY(SELECT jsonb_array_elements_text({value})), ', '), '')"
+
+
+class first_tag(FunctionElement):  # noqa: N801
+    """The first item of a JSON array of tags, as text."""
+
+    type = String()
+    inherit_cache = True
+    name = "first_tag"
+
+
+@compiles(first_tag)
+def _first_tag_default(element: first_tag, compiler: Any, **kw: Any) -> str:
+    return f"json_extract({compiler.process(element.clauses, **kw)}, '$[0]')"
+
+
+@compiles(first_tag, "postgresql")
+def _first_tag_postgresql(element: first_tag, compiler: Any, **kw: Any) -> str:
+    return f"(({compiler.process(element.clauses, **kw)}) ->> 0)"
+
+
+class first_code(FunctionElement):  # noqa: N801
+    """The code point of a text's first character (0 for an empty text): comparing
+    numbers is several times cheaper for the database than comparing characters."""
+
+    type = Integer()
+    inherit_cache = True
+    name = "first_code"
+
+
+@compiles(first_code)
+def _first_code_default(element: first_code, compiler: Any, **kw: Any) -> str:
+    return f"ascii({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(first_code, "sqlite")
+def _first_code_sqlite(element: first_code, compiler: Any, **kw: Any) -> str:
+    return f"coalesce(unicode({compiler.process(element.clauses, **kw)}), 0)"
+
+
+# Written into the SQL (not bound): the same for every query, so cached with it.
+FORMULA_CODES = literal_column("(" + ", ".join(str(ord(c)) for c in FORMULA_CHARACTERS) + ")")
+APOSTROPHE = literal_column("''''", String())
+
+
+def safe_cell(text: Any, start: Any = None) -> Any:
+    """``text`` made safe for a spreadsheet in SQL, as :func:`exports.safe_text` does;
+    ``start``: a cheaper expression that starts with the same character."""
+    starts_formula = first_code(text if start is None else start).op("IN")(FORMULA_CODES)
+    return case((starts_formula, APOSTROPHE + text), else_=text)
+
+
+def csv_cell(kind: str, value: Any) -> Any:
+    """The expression of a CSV cell: text that a spreadsheet opens safely, or a number."""
+    if kind == "number":
+        return value
+    if kind == "datetime":
+        return csv_timestamp(value)
+    if kind == "bool":
+        return case((value.is_(True), "true"), (value.is_(False), "false"))
+    if kind == "tags":
+        tags = type_coerce(value, JSONValue)
+        return safe_cell(csv_tags(tags), start=first_tag(tags))
+    return safe_cell(type_coerce(value, String()))
 
 
 def _tag_list(value: Any) -> list[Any]:
@@ -186,39 +311,17 @@ def _when(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.datetime | dt.date) else value
 
 
-def _csv_tags(value: Any) -> str | None:
-    return safe_text(", ".join(str(v) for v in _tag_list(value))) if value else None
-
-
-def _csv_bool(value: Any) -> str | None:
-    return None if value is None else ("true" if value else "false")
-
-
 def _json_tags(value: Any) -> list[Any]:
     return _tag_list(value) if value else []
 
 
-CSV_CELLS: dict[str, Callable[[Any], Any] | None] = {
-    "text": safe_text,
-    "number": None,
-    "datetime": _when,
-    "tags": _csv_tags,
-    "bool": _csv_bool,
-}
-JSON_VALUES: dict[str, Callable[[Any], Any] | None] = {
-    "text": None,
-    "number": None,
-    "datetime": _when,
-    "tags": _json_tags,
-    "bool": None,
-}
+JSON_VALUES: dict[str, Callable[[Any], Any]] = {"datetime": _when, "tags": _json_tags}
 
 
-def row_writer(columns: Sequence[ExportColumn], fmt: str) -> Callable[[Sequence[Any]], list]:
-    """A function turning one database row into the written values of ``fmt``; columns
-    written as they come (numbers; JSON text) cost nothing."""
-    table = CSV_CELLS if fmt == "csv" else JSON_VALUES
-    converters = [(i, table[c.kind]) for i, c in enumerate(columns) if table[c.kind]]
+def json_writer(columns: Sequence[ExportColumn]) -> Callable[[Sequence[Any]], list]:
+    """A function turning one row into JSON values (timestamps as ISO text, tags as
+    arrays); other columns are written as they come."""
+    converters = [(i, JSON_VALUES[c.kind]) for i, c in enumerate(columns) if c.kind in JSON_VALUES]
 
     def write(row: Sequence[Any]) -> list:
         values = list(row)
@@ -234,6 +337,23 @@ def row_writer(columns: Sequence[ExportColumn], fmt: str) -> Callable[[Sequence[
 # ---------------------------------------------------------------------------
 
 
+def driver_statement(connection: Connection, statement: Select) -> tuple[str, dict[str, Any]]:
+    """The SQL and parameters the driver would be sent for ``statement``: lists expanded,
+    each value converted by its type. psycopg binds them into a COPY statement on the
+    client, quoting each as a literal (COPY takes no parameters of its own)."""
+    dialect = connection.dialect
+    compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    parameters: dict[str, Any] = {}
+    for name, value in compiled.construct_params().items():
+        # An expanded list's values are named after it: id_1 -> id_1_1, id_1_2, ...
+        bind = compiled.binds.get(name)
+        if bind is None:
+            bind = compiled.binds.get(name.rsplit("_", 1)[0])
+        process = bind.type.bind_processor(dialect) if bind is not None else None
+        parameters[name] = process(value) if process is not None else value
+    return str(compiled), parameters
+
+
 @dataclass(frozen=True)
 class Export:
     """A checked export, ready to stream: its query, columns, format and file name."""
@@ -243,6 +363,7 @@ class Export:
     format: str
     filename: str  # without the extension
     total: int  # records selected when the export was prepared
+    dialect: str
 
     @property
     def extension(self) -> str:
@@ -252,26 +373,63 @@ class Export:
     def content_type(self) -> str:
         return "text/csv" if self.format == "csv" else "application/json"
 
-    def batches(self, factory: sessionmaker[Session]) -> Iterator[list[list[Any]]]:
-        """The rows, written for the format, :data:`BATCH` at a time. They are read in a
-        session of their own: the response streams after the request's transaction."""
-        write = row_writer(self.columns, self.format)
+    def batches(self, factory: sessionmaker[Session]) -> Iterator[Sequence[Sequence[Any]]]:
+        """The rows, :data:`BATCH` at a time, from one query streamed through a cursor
+        (server-side on PostgreSQL). They are read in a session of their own: the
+        response streams after the request's transaction has ended. CSV rows come ready
+        from the database; JSON rows get their values converted here."""
         with factory() as session:
-            result = session.execute(self.statement.execution_options(yield_per=BATCH))
+            connection = session.connection()
+            result = connection.execute(self.statement.execution_options(yield_per=BATCH))
+            if self.format == "csv":
+                yield from result.partitions()
+                return
+            write = json_writer(self.columns)
             for rows in result.partitions():
                 yield [write(row) for row in rows]
 
+    def copied(self, factory: sessionmaker[Session]) -> Iterator[bytes]:
+        """The rows as PostgreSQL writes them with ``COPY (query) TO STDOUT`` in CSV,
+        passed on in chunks of about :data:`COPY_CHUNK` bytes: the database does the
+        CSV work, and this process holds one chunk at a time."""
+        with factory() as session:
+            connection = session.connection()
+            sql, parameters = driver_statement(connection, self.statement)
+            cursor = connection.connection.driver_connection.cursor()
+            with cursor, cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)", parameters) as copy:
+                chunk = bytearray()
+                for data in copy:
+                    chunk += data
+                    if len(chunk) >= COPY_CHUNK:
+                        yield bytes(chunk)
+                        chunk.clear()
+                if chunk:
+                    yield bytes(chunk)
+
     def body(self, factory: sessionmaker[Session]) -> Iterator[bytes]:
+        """The file, streamed: JSON from the cursor; CSV through COPY on PostgreSQL, from
+        the cursor elsewhere. Lines end with ``\n`` either way (as COPY writes them)."""
         names = [c.name for c in self.columns]
-        if self.format == "csv":
-            return csv_batches(names, self.batches(factory))
-        return json_stream(names, self.batches(factory))
+        if self.format == "json":
+            return json_stream(names, self.batches(factory))
+        if self.dialect == "postgresql":
+            return _after(csv_header(names, "\n"), self.copied(factory))
+        return csv_batches(names, self.batches(factory), lineterminator="\n")
+
+
+def _after(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    # A generator, not itertools.chain: the server closes it (and the cursor with it)
+    # when the client goes away.
+    yield first
+    yield from rest
 
 
 def export_statement(
-    session: Session, resolved: Resolved, columns: Sequence[ExportColumn]
+    session: Session, resolved: Resolved, columns: Sequence[ExportColumn], fmt: str
 ) -> Select:
-    """One query of the selected records' columns, in id order."""
+    """One query of the selected records' columns, in id order (for CSV, each column
+    written as its cell). It runs as Core, without the ORM's soft-delete criteria: the
+    selection's conditions and the account join say "live" themselves."""
     kind = resolved.kind
     ctx = FilterContext(
         session=session,
@@ -280,17 +438,17 @@ def export_statement(
         now=dt.datetime.now(dt.UTC),
         dialect=session.get_bind().dialect.name,
     )
-    values = [column.value(ctx).label(f"c{i}") for i, column in enumerate(columns)]
+    values = []
+    for i, column in enumerate(columns):
+        value = column.value(ctx)
+        values.append((csv_cell(column.kind, value) if fmt == "csv" else value).label(f"c{i}"))
     stmt = select(*values).select_from(ctx.root)
     if "account" in ctx.joins:  # a contact's account, as the filters join it
         account = ctx.joins["account"]
         stmt = stmt.outerjoin(
             account, and_(account.id == ctx.root.account_id, account.deleted_at.is_(None))
         )
-    stmt = stmt.where(*resolved.conditions).order_by(ctx.root.id)
-    if resolved.selection.deleted:
-        stmt = stmt.execution_options(include_deleted=True)
-    return stmt
+    return stmt.where(*resolved.conditions).order_by(ctx.root.id)
 
 
 def export_selection(
@@ -314,9 +472,10 @@ def export_selection(
     chosen = choose_columns(session, kind.entity, columns)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M")
     return Export(
-        statement=export_statement(session, resolved, chosen),
+        statement=export_statement(session, resolved, chosen, fmt),
         columns=tuple(chosen),
         format=fmt,
         filename=f"{filename}-{stamp}",
         total=resolved.total,
+        dialect=session.get_bind().dialect.name,
     )
