@@ -378,12 +378,16 @@ def update_view(request: Request) -> dict[str, Any]:
     return domain_set_json(domain_set)
 
 
-def delete_view(request: Request) -> dict[str, Any]:
-    domain_set = _set(request)
-    domain_sets.delete_domain_set(
-        request.dbsession, request_actor(request), viewer(request), domain_set
-    )
-    return domain_set_json(domain_set)
+def _set_change(change: Any) -> Any:
+    """A view applying ``change(session, actor, viewer, domain_set)`` and answering the set."""
+
+    def view(request: Request) -> dict[str, Any]:
+        domain_set = _set(request)
+        change(request.dbsession, request_actor(request), viewer(request), domain_set)
+        return domain_set_json(domain_set)
+
+    view.__name__ = f"{change.__name__}_view"
+    return view
 
 
 def items_view(request: Request) -> dict[str, Any]:
@@ -448,14 +452,6 @@ def match_view(request: Request) -> dict[str, Any]:
     )
     accounts = domain_sets.matched_accounts(request.dbsession, [item])
     return item_json(item, accounts)
-
-
-def rematch_view(request: Request) -> dict[str, Any]:
-    domain_set = _set(request)
-    domain_sets.rematch_domain_set(
-        request.dbsession, request_actor(request), viewer(request), domain_set
-    )
-    return domain_set_json(domain_set)
 
 
 def create_accounts_view(request: Request) -> dict[str, Any]:
@@ -561,7 +557,7 @@ def includeme(config: Configurator) -> None:
         "api.domain_sets.item",
         ITEM,
         "DELETE",
-        delete_view,
+        _set_change(domain_sets.delete_domain_set),
         permission=WRITE,
         summary="Delete a domain set (soft)",
         **common,
@@ -620,7 +616,7 @@ def includeme(config: Configurator) -> None:
         "api.domain_sets.rematch",
         f"{ITEM}/rematch",
         "POST",
-        rematch_view,
+        _set_change(domain_sets.rematch_domain_set),
         permission=WRITE,
         summary="Match the set again against the accounts as they are now",
         **common,

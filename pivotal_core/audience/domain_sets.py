@@ -869,6 +869,10 @@ def _ready(domain_set: DomainSet) -> None:
         )
 
 
+def _audit(session: Session, actor: Actor, domain_set: DomainSet, changes: Mapping) -> None:
+    record_changes(session, actor, AUDIT_ENTITY, domain_set.id, "update", changes)
+
+
 def check_ready_to_change(domain_set: DomainSet, viewer: Viewer | None) -> None:
     """``viewer`` may change the set, and it has been matched (not queued or failed)."""
     audiences.check_can_change(domain_set, viewer)
@@ -932,12 +936,10 @@ def match_to_account(
     item.status, item.account_id, item.matched_via = "matched", account.id, "manual"
     session.flush()
     refresh_counts(session, domain_set)
-    record_changes(
+    _audit(
         session,
         actor,
-        AUDIT_ENTITY,
-        domain_set.id,
-        "update",
+        domain_set,
         {f"line {line}": ("unmatched", {"account_id": account.id, "domain": item.domain})},
     )
     return item
@@ -969,14 +971,7 @@ def rematch_domain_set(
     session.execute(delete(suggestions).where(suggestions.c.domain_set_id == domain_set.id))
     domain_set.suggested_through = 0
     suggest_accounts(session, domain_set, FIRST_SUGGESTIONS)
-    record_changes(
-        session,
-        actor,
-        AUDIT_ENTITY,
-        domain_set.id,
-        "update",
-        {"matched": (before, domain_set.matched_count)},
-    )
+    _audit(session, actor, domain_set, {"matched": (before, domain_set.matched_count)})
     return domain_set
 
 
@@ -1072,12 +1067,10 @@ def _create_accounts(
     matched += _match(session, domain_set.id, "primary")
     domain_set.accounts_batch_id = batch.id
     refresh_counts(session, domain_set)
-    record_changes(
+    _audit(
         session,
         actor,
-        AUDIT_ENTITY,
-        domain_set.id,
-        "update",
+        domain_set,
         {"accounts_batch_id": (None, batch.id), "accounts_created": (None, counts.created)},
     )
     return {
