@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import domain_sets, generate, list_api, list_page, segment_count
+from bench import domain_sets, generate, list_api, list_export, list_page, segment_count
 from bench.database import DEFAULT_DATABASE_URL, with_dbname
 from bench.dataset import load_data
 
@@ -49,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     results = {"list_api": list_api.execute(list_api.Options(database_url=args.database_url))}
     print()
     results["segment_count"] = segment_count.execute(segment_count.Options(
+        database_url=args.database_url, generate=False
+    ))
+    print()
+    results["list_export"] = list_export.execute(list_export.Options(
         database_url=args.database_url, generate=False
     ))
     print()
