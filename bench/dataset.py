@@ -5,10 +5,24 @@ when the tables lack a table or column the models have (loaded before a schema c
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from typing import Any
 
 from bench import generate
-from bench.database import ensure_database, schema_gaps
+from bench.database import DEFAULT_DATABASE_URL, ensure_database, schema_gaps
+
+
+@dataclass(frozen=True)
+class DatasetOptions:
+    """The options of a harness that loads the data set of ``bench.run_all``; a
+    harness's own Options add theirs (:func:`add_dataset_arguments` makes the flags)."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    generate: bool = True
+    force_generate: bool = False
+    accounts: int = 100_000
+    contacts: int = 1_000_000
+    seed: int = 42
 
 
 def load_data(database_url: str, *, accounts: int, contacts: int, seed: int,

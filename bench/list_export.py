@@ -53,12 +53,12 @@ import psutil
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from bench.database import DEFAULT_DATABASE_URL, psycopg_conninfo, read_marker
-from bench.dataset import add_dataset_arguments, load_data, schema_problem
+from bench.database import psycopg_conninfo, read_marker
+from bench.dataset import DatasetOptions, add_dataset_arguments, load_data, schema_problem
 from bench.generate import LoadError
 from bench.list_page import _without_pivotal_environment
 from bench.phases import NOISE_LIMIT_PERCENT, CpuMeter, CpuShares, QuietWaiter, say
-from bench.report import REPO_ROOT, Figure, format_table, write_results
+from bench.report import Figure, finish, format_table
 from bench.server import AppServer, BenchmarkError, app_settings, ensure_bench_user, log_in
 
 BUDGET_ROWS_PER_SECOND = 100_000
@@ -85,13 +85,7 @@ COPY (
 
 
 @dataclass(frozen=True)
-class Options:
-    database_url: str = DEFAULT_DATABASE_URL
-    generate: bool = True
-    force_generate: bool = False
-    accounts: int = 100_000
-    contacts: int = 1_000_000
-    seed: int = 42
+class Options(DatasetOptions):
     runs: int = 3
     quiet_load: float = 1.0
     quiet_wait: float = 300.0
@@ -490,9 +484,7 @@ def execute(options: Options) -> int:
         print(f"\nwarning: other programs used over {NOISE_LIMIT_PERCENT:.0f}% CPU in "
               f"{len(noisy)} of {len(payload['runs'])} runs; the figures understate this "
               "code. Run on a quiet machine.")
-    path = write_results("list_export", payload, figures)
-    print(f"\nresults: {path.relative_to(REPO_ROOT)}")
-    return 0 if all(f.passed is not False for f in figures) else 1
+    return finish("list_export", payload, figures)
 
 
 def main(argv: list[str] | None = None) -> int:

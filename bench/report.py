@@ -64,3 +64,11 @@ def write_results(name: str, payload: dict[str, Any], figures: list[Figure]) -> 
     }
     path.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
     return path
+
+
+def finish(name: str, payload: dict[str, Any], figures: list[Figure]) -> int:
+    """Write ``var/bench/results/<name>.json``, say where, and give the exit status: 0
+    when no figure failed its budget, else 1."""
+    path = write_results(name, payload, figures)
+    print(f"\nresults: {path.relative_to(REPO_ROOT)}")
+    return 0 if all(f.passed is not False for f in figures) else 1

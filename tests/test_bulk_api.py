@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from test_audience_api import error_fields, group, rule  # the audience API's helpers
 
 from pivotal_core import hookimpl
 from pivotal_core.accounts.models import Account
@@ -22,19 +23,6 @@ from pivotal_core.jobs.models import Job
 from pivotal_core.normalize import company_match_key
 
 API = "/api/v1/bulk"
-
-
-def rule(field: str, operator: str, value: Any = None) -> dict[str, Any]:
-    return {"field": field, "operator": operator, "value": value}
-
-
-def group(op: str, *rules: dict[str, Any]) -> dict[str, Any]:
-    return {"op": op, "rules": list(rules)}
-
-
-def error_fields(res, status: int = 400) -> dict[str, str]:
-    assert res.status_int == status, res.text
-    return res.json["error"]["fields"]
 
 
 def reload(session, model, record_id: int) -> Any:

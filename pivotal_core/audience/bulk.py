@@ -600,13 +600,13 @@ def execute(
     else:
         # One set-based statement: the list's members are rows of their own, audited on
         # the list (as the list API does), not on each record.
-        change = (
-            audience.add_selected_members
-            if action == "add_to_list"
-            else audience.remove_selected_members
-        )
-        result.changed = change(
-            session, actor, viewer, prepared.audience_list, resolved.statement()
+        result.changed = audience.change_selected_members(
+            session,
+            actor,
+            viewer,
+            prepared.audience_list,
+            resolved.statement(),
+            remove=action == "remove_from_list",
         )
         result.unchanged = resolved.total - result.changed
         _report(progress, resolved.total, result, kind.plural)

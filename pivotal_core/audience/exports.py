@@ -192,89 +192,63 @@ def choose_columns(
 # ---------------------------------------------------------------------------
 
 
-class csv_timestamp(FunctionElement):  # noqa: N801 - reads like the SQL it renders
-    """A UTC timestamp as ISO 8601 text (``2024-01-04T17:36:00.000000+00:00``)."""
+def sql_function(name: str, type_: Any, doc: str, default: str, **dialects: str) -> type:
+    """A one-argument SQL function written per dialect: each template has ``{}`` where
+    the argument goes (``default`` for dialects not named)."""
+    function = type(
+        name,
+        (FunctionElement,),
+        {
+            "__doc__": doc,
+            "type": type_,
+            "inherit_cache": True,
+            "name": name,
+        },
+    )
 
-    type = String()
-    inherit_cache = True
-    name = "csv_timestamp"
+    def renders(template: str) -> Callable[..., str]:
+        def render(element: Any, compiler: Any, **kw: Any) -> str:
+            return template.format(compiler.process(element.clauses, **kw))
 
+        return render
 
-@compiles(csv_timestamp)
-def _csv_timestamp_default(element: csv_timestamp, compiler: Any, **kw: Any) -> str:
-    return f"CAST({compiler.process(element.clauses, **kw)} AS VARCHAR)"
-
-
-@compiles(csv_timestamp, "postgresql")
-def _csv_timestamp_postgresql(element: csv_timestamp, compiler: Any, **kw: Any) -> str:
-    value = compiler.process(element.clauses, **kw)
-    return f"to_char(({value}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
-
-
-@compiles(csv_timestamp, "sqlite")
-def _csv_timestamp_sqlite(element: csv_timestamp, compiler: Any, **kw: Any) -> str:
-    # Stored as "YYYY-MM-DD HH:MM:SS.ffffff" in UTC.
-    value = compiler.process(element.clauses, **kw)
-    return f"(replace({value}, ' ', 'T') || '+00:00')"
-
-
-class csv_tags(FunctionElement):  # noqa: N801
-    """A JSON array of tags as one text, in the array's order: ``a, b``."""
-
-    type = String()
-    inherit_cache = True
-    name = "csv_tags"
+    compiles(function)(renders(default))
+    for dialect, template in dialects.items():
+        compiles(function, dialect)(renders(template))
+    return function
 
 
-@compiles(csv_tags)
-def _csv_tags_default(element: csv_tags, compiler: Any, **kw: Any) -> str:
-    value = compiler.process(element.clauses, **kw)
-    return f"(SELECT group_concat(value, ', ') FROM json_each({value}))"
-
-
-@compiles(csv_tags, "postgresql")
-def _csv_tags_postgresql(element: csv_tags, compiler: Any, **kw: Any) -> str:
-    # No tags: an empty cell, as on SQLite (not the empty text "").
-    value = compiler.process(element.clauses, **kw)
-    return f"nullif(array_to_string(ARRAY(SELECT jsonb_array_elements_text({value})), ', '), '')"
-
-
-class first_tag(FunctionElement):  # noqa: N801
-    """The first item of a JSON array of tags, as text."""
-
-    type = String()
-    inherit_cache = True
-    name = "first_tag"
-
-
-@compiles(first_tag)
-def _first_tag_default(element: first_tag, compiler: Any, **kw: Any) -> str:
-    return f"json_extract({compiler.process(element.clauses, **kw)}, '$[0]')"
-
-
-@compiles(first_tag, "postgresql")
-def _first_tag_postgresql(element: first_tag, compiler: Any, **kw: Any) -> str:
-    return f"(({compiler.process(element.clauses, **kw)}) ->> 0)"
-
-
-class first_code(FunctionElement):  # noqa: N801
-    """The code point of a text's first character (0 for an empty text): comparing
-    numbers is several times cheaper for the database than comparing characters."""
-
-    type = Integer()
-    inherit_cache = True
-    name = "first_code"
-
-
-@compiles(first_code)
-def _first_code_default(element: first_code, compiler: Any, **kw: Any) -> str:
-    return f"ascii({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(first_code, "sqlite")
-def _first_code_sqlite(element: first_code, compiler: Any, **kw: Any) -> str:
-    return f"coalesce(unicode({compiler.process(element.clauses, **kw)}), 0)"
-
+csv_timestamp = sql_function(
+    "csv_timestamp",
+    String(),
+    "A UTC timestamp as ISO 8601 text (``2024-01-04T17:36:00.000000+00:00``).",
+    "CAST({} AS VARCHAR)",
+    postgresql="""to_char(({}) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')""",
+    # SQLite keeps "YYYY-MM-DD HH:MM:SS.ffffff" in UTC.
+    sqlite="(replace({}, ' ', 'T') || '+00:00')",
+)
+csv_tags = sql_function(
+    "csv_tags",
+    String(),
+    "A JSON array of tags as one text, in the array's order (``a, b``); none: NULL.",
+    "(SELECT group_concat(value, ', ') FROM json_each({}))",
+    postgresql="nullif(array_to_string(ARRAY(SELECT jsonb_array_elements_text({})), ', '), '')",
+)
+first_tag = sql_function(
+    "first_tag",
+    String(),
+    "The first item of a JSON array of tags, as text.",
+    "json_extract({}, '$[0]')",
+    postgresql="(({}) ->> 0)",
+)
+first_code = sql_function(
+    "first_code",
+    Integer(),
+    "The code point of a text's first character (0 for an empty text): comparing numbers "
+    "is several times cheaper for the database than comparing characters.",
+    "ascii({})",
+    sqlite="coalesce(unicode({}), 0)",
+)
 
 # Written into the SQL (not bound): the same for every query, so cached with it.
 FORMULA_CODES = literal_column("(" + ", ".join(str(ord(c)) for c in FORMULA_CHARACTERS) + ")")

@@ -643,37 +643,27 @@ def member_ids(
     return list(session.scalars(stmt.order_by(ListMember.record_id).limit(limit)))
 
 
-def add_selected_members(
+def change_selected_members(
     session: Session,
     actor: Actor,
     viewer: Viewer | None,
     audience_list: AudienceList,
     selected: Select,
+    *,
+    remove: bool = False,
     how: str = "selection",
 ) -> int:
     """Add the records ``selected`` (a select of ids of the list's entity, as bulk
-    operations make) in one INSERT ... SELECT; returns how many were not members before."""
+    operations make) in one INSERT ... SELECT, or ``remove`` them in one DELETE; returns
+    how many were added (not members before) or removed."""
     check_can_change(audience_list, viewer)
-    added = _insert_members(session, audience_list, selected, utcnow())
-    _audit_members(session, actor, audience_list, "added", added, how)
-    return added
-
-
-def remove_selected_members(
-    session: Session,
-    actor: Actor,
-    viewer: Viewer | None,
-    audience_list: AudienceList,
-    selected: Select,
-    how: str = "selection",
-) -> int:
-    """Remove the records ``selected`` (a select of ids) in one DELETE; returns how many
-    were members."""
-    check_can_change(audience_list, viewer)
-    members = delete(ListMember).where(
-        ListMember.list_id == audience_list.id, ListMember.record_id.in_(selected)
-    )
-    removed = session.execute(members).rowcount
-    _recount(session, audience_list)
-    _audit_members(session, actor, audience_list, "removed", removed, how)
-    return removed
+    if remove:
+        members = delete(ListMember).where(
+            ListMember.list_id == audience_list.id, ListMember.record_id.in_(selected)
+        )
+        changed = session.execute(members).rowcount
+        _recount(session, audience_list)
+    else:
+        changed = _insert_members(session, audience_list, selected, utcnow())
+    _audit_members(session, actor, audience_list, "removed" if remove else "added", changed, how)
+    return changed
