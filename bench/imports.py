@@ -343,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--processes", type=int, default=None,
-                        help="row-preparing worker processes (default: one per CPU)")
+                        help="row-preparing workers, 0 for none (default: one per CPU but one)")
     return parser
 
 

@@ -836,3 +836,16 @@ def test_any_order_of_the_same_batches_ends_the_same(dbsession, specs, seed):
     outcomes = permutation_outcomes(dbsession, specs, orders[:3])
     assert all(outcome == outcomes[0] for outcome in outcomes[1:])
     assert outcomes[0]  # something was imported
+
+
+def test_record_ids_behave_as_a_set_of_ids():
+    ids = upsert.RecordIds([3, 8, 8, 1_000_003])
+    assert len(ids) == 3
+    assert 8 in ids and 3 in ids and 1_000_003 in ids
+    assert 4 not in ids and 2_000_000 not in ids and -1 not in ids and "8" not in ids
+    ids.discard(8)
+    ids.discard(9)  # absent: nothing happens
+    ids.discard(5_000_000)
+    assert 8 not in ids and len(ids) == 2
+    ids.update(range(10))
+    assert len(ids) == 11 and all(i in ids for i in range(10))

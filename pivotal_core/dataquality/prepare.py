@@ -509,8 +509,9 @@ def prepared_rows(
     and mapping (what the import job feeds the engine).
 
     ``session`` loads the custom field definitions (default: the batch's own session).
-    ``processes``: worker processes preparing rows; by default one per CPU for files of
-    :data:`PARALLEL_MIN_BYTES` or more on a machine with several CPUs, else none.
+    ``processes``: worker processes preparing rows, 0 to prepare them in this process; by
+    default, for files of :data:`PARALLEL_MIN_BYTES` or more on a machine with several
+    CPUs, one per CPU but the one this process (the engine) keeps busy, else none.
     """
     from sqlalchemy.orm import object_session
 
@@ -526,15 +527,17 @@ def prepared_rows(
             raise ValueError("loading the custom fields of the mapping needs a session")
         definitions = custom_field_definitions(session, batch.entity)
     if processes is None:
+        # The process running the engine keeps a CPU busy itself: the others prepare.
         cpus = os.cpu_count() or 1
-        processes = cpus if cpus > 1 and path.stat().st_size >= PARALLEL_MIN_BYTES else 1
+        big = path.stat().st_size >= PARALLEL_MIN_BYTES
+        processes = cpus - 1 if cpus > 1 and big else 0
     rows = read_rows(path, fmt)
     options = {
         "default_region": default_region,
         "custom_definitions": definitions,
         "source": batch.source,
     }
-    if processes > 1:
+    if processes >= 1:
         return prepare_rows_parallel(batch.entity, rows, mapping, processes=processes, **options)
     return prepare_rows(batch.entity, rows, mapping, **options)
 

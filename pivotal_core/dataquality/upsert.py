@@ -557,6 +557,45 @@ class _AuditRows:
             self.news.append(new)
 
 
+class RecordIds:
+    """A set of record ids as a bitmap: ids are dense identity values, so the ids a
+    million-row import touches take about 150 KB instead of some 60 MB as a ``set``."""
+
+    __slots__ = ("_bits", "_count")
+
+    def __init__(self, ids: Iterable[int] = ()) -> None:
+        self._bits = bytearray()
+        self._count = 0
+        self.update(ids)
+
+    def add(self, record_id: int) -> None:
+        byte, bit = divmod(record_id, 8)
+        if byte >= len(self._bits):
+            self._bits.extend(bytes(max(byte + 1 - len(self._bits), len(self._bits))))
+        if not self._bits[byte] & (1 << bit):
+            self._bits[byte] |= 1 << bit
+            self._count += 1
+
+    def discard(self, record_id: int) -> None:
+        byte, bit = divmod(record_id, 8)
+        if byte < len(self._bits) and self._bits[byte] & (1 << bit):
+            self._bits[byte] &= ~(1 << bit) & 0xFF
+            self._count -= 1
+
+    def update(self, ids: Iterable[int]) -> None:
+        for record_id in ids:
+            self.add(record_id)
+
+    def __contains__(self, record_id: object) -> bool:
+        if not isinstance(record_id, int) or record_id < 0:
+            return False
+        byte, bit = divmod(record_id, 8)
+        return byte < len(self._bits) and bool(self._bits[byte] & (1 << bit))
+
+    def __len__(self) -> int:
+        return self._count
+
+
 # --------------------------------------------------------------------------- the engine
 
 
@@ -620,8 +659,8 @@ class _Importer:
         self.column_set = frozenset(self.columns)
         self.list_columns = frozenset(c for c in self.columns if c in LIST_FIELDS)
         # Record ids the batch has created or matched, and which of them it left unchanged.
-        self.seen: set[int] = set()
-        self.unchanged: set[int] = set()
+        self.seen = RecordIds()
+        self.unchanged = RecordIds()
         # Live accounts by domain (primary or secondary), found or created by this batch.
         self.domains: dict[str, int] = {}
         # Secondary domains of the live accounts (read on first use), and the changes the
@@ -653,9 +692,10 @@ class _Importer:
                     raise
                 log.info("import batch %s: chunk retried after %s", self.batch_id, exc)
                 time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))  # noqa: S311
-        self.seen |= outcome.seen
-        self.unchanged -= outcome.now_changed
-        self.unchanged |= outcome.unchanged
+        self.seen.update(outcome.seen)
+        for record_id in outcome.now_changed:
+            self.unchanged.discard(record_id)
+        self.unchanged.update(outcome.unchanged)
         self.domains.update(outcome.domains)
         if self._secondaries_written and self.secondaries is not None:
             for domain, owner in self._secondaries_written.items():
