@@ -55,9 +55,16 @@ from psycopg.conninfo import conninfo_to_dict
 
 from bench.database import psycopg_conninfo, read_marker
 from bench.dataset import DatasetOptions, add_dataset_arguments, load_data, schema_problem
-from bench.generate import LoadError
 from bench.list_page import _without_pivotal_environment
-from bench.phases import NOISE_LIMIT_PERCENT, CpuMeter, CpuShares, QuietWaiter, say
+from bench.phases import (
+    NOISE_LIMIT_PERCENT,
+    CpuMeter,
+    CpuShares,
+    QuietWaiter,
+    noise_figure,
+    run_reporting_errors,
+    say,
+)
 from bench.report import Figure, finish, format_table
 from bench.server import AppServer, BenchmarkError, app_settings, ensure_bench_user, log_in
 
@@ -440,13 +447,7 @@ def build_figures(runs: list[Run]) -> list[Figure]:
             baseline=f"{100 * (os.cpu_count() or 1)}% = all cores",
             passed=None,
         ),
-        Figure(
-            name="CPU used by other programs (worst run)",
-            value=f"{busiest.cpu.other:.0f}% ({busiest.target})",
-            budget=f"< {NOISE_LIMIT_PERCENT:.0f}% for trustworthy figures",
-            baseline="-",
-            passed=None,
-        ),
+        noise_figure(busiest.cpu.other, busiest.target),
     ]
 
 
@@ -465,17 +466,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def execute(options: Options) -> int:
     """Run, print the table, write the JSON; 0 when the budgets hold, else 1."""
-    try:
-        figures, payload = run(options)
-    except (BenchmarkError, LoadError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except psycopg.Error as error:
-        print(f"error: the benchmark database: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted; the server was stopped and the list deleted", file=sys.stderr)
-        return 130
+    outcome = run_reporting_errors(
+        run, options, "interrupted; the server was stopped and the list deleted"
+    )
+    if isinstance(outcome, int):
+        return outcome
+    figures, payload = outcome
     print(format_table("List export, 1M contacts as CSV (DESIGN.md section 12)", figures))
     print(f"\nload average {payload['load_average_before']} before, "
           f"{payload['load_average_after']} after")

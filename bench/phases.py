@@ -12,6 +12,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from queue import Empty
 from typing import Any
@@ -21,7 +22,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from bench.load_clients import BodyCheck, LoadSpec, ProcessResult, run_client_process
-from bench.report import percentile
+from bench.report import Figure, percentile
 from bench.server import AppServer, BenchmarkError
 
 # Other programs using more CPU than this (percent of one core) during a phase make the
@@ -379,3 +380,32 @@ class QuietWaiter:
                          f"(quiet: < {NOISE_LIMIT_PERCENT:.0f}%)",
         )
         return busy < NOISE_LIMIT_PERCENT
+
+
+def noise_figure(worst_percent: float, where: str) -> Figure:
+    """The figure every harness shows: how much CPU other programs took at worst."""
+    return Figure(
+        name="CPU used by other programs (worst run)",
+        value=f"{worst_percent:.0f}% ({where})",
+        budget=f"< {NOISE_LIMIT_PERCENT:.0f}% for trustworthy figures",
+        baseline="-",
+        passed=None,
+    )
+
+
+def run_reporting_errors(run: Callable[[Any], Any], options: Any, stopped: str) -> Any:
+    """``run(options)``, or the exit status after printing why it could not run (1), or
+    ``stopped`` on Ctrl-C (130)."""
+    from bench.generate import LoadError
+
+    try:
+        return run(options)
+    except (BenchmarkError, LoadError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except psycopg.Error as error:
+        print(f"error: the benchmark database: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(stopped, file=sys.stderr)
+        return 130

@@ -711,7 +711,7 @@ def bulk_actions(request: Request, pages: RecordPages, deleted: bool) -> list[Bu
         return actions
     if Permission.AUDIENCE_WRITE in allowed:
         options = _list_options(request, pages.entity)
-        note = None if options else f"There are no {pages.entity} lists you may change yet."
+        note = None if options else f"No {pages.entity} lists to choose from yet."
         for suffix, label, verb in (
             ("add_selected_to_list", "Add to list", "Add {count} %s to the chosen list?"),
             (
