@@ -146,9 +146,13 @@ def test_worker_runs_a_queued_job_from_the_sqlite_queue(ini):
         "from pivotal_core.jobs.services import enqueue\n"
         "from pivotal_core.jobs.queue import registered_task\n"
         f"reg = Context({str(ini)!r}).registry\n"
-        "task = registered_task(reg['pivotal.huey'], 'contacts.delete_selected')\n"
-        "run_in_transaction(reg, lambda s: enqueue(s, task, 'contacts.delete_selected',"
-        " {'ids': [1, 2], 'actor_id': None}, total=2))\n"
+        "from pivotal_core.audience.bulk import BULK_TASK, Operation, Selection\n"
+        "task = registered_task(reg['pivotal.huey'], BULK_TASK)\n"
+        "params = {'entity': 'contact', 'operation': Operation('delete').as_json(),"
+        " 'selection': Selection('contact', record_ids=(1, 2)).as_json(), 'actor_id': None,"
+        " 'role': 'admin', 'request_id': None, 'default_region': 'US'}\n"
+        "run_in_transaction(reg, lambda s: enqueue(s, task, 'bulk.contacts.delete', params,"
+        " total=2))\n"
     )
     subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
     worker = subprocess.Popen(
