@@ -296,6 +296,8 @@ def register_bulk_task(config: Configurator) -> None:
 
 def includeme(config: Configurator) -> None:
     for entity in ("contact", "account"):
+        # Registered by the record pages of the accounts and contacts areas, which the
+        # application includes before this one (app.CORE_AREAS).
         kind = bulk.record_type(config.registry, entity)
         plural = kind.plural
         for action in bulk.ACTIONS:
