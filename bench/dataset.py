@@ -75,3 +75,15 @@ def schema_problem(database_url: str) -> str | None:
         + (", ..." if len(gaps) > 6 else "") + "); the application cannot read them. "
         "Load the data set again (without --no-generate) or migrate the database."
     )
+
+
+def prepare_dataset(options: DatasetOptions) -> None:
+    """Load the data set unless ``options.generate`` is off, then make sure the
+    application can read it. Raises ``generate.LoadError`` when it cannot."""
+    if options.generate:
+        load_data(options.database_url, accounts=options.accounts, contacts=options.contacts,
+                  seed=options.seed, force=options.force_generate)
+    problem = schema_problem(options.database_url)
+    if problem:
+        raise generate.LoadError(problem)
+
