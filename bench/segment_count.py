@@ -280,10 +280,11 @@ def run(options: Options) -> tuple[list[Figure], dict[str, Any]]:
             series, shares = measure_round(targets, options.runs, dbname)
             if shares.other <= NOISE_LIMIT_PERCENT or attempt == options.retries:
                 break
-            say(f"other programs took {shares.other:.0f}% CPU: measuring again")
+            say(f"other programs took {shares.other:.0f}% CPU")
             repeated.append(round(shares.other, 1))
             if not quiet.between_phases():
                 break
+            say("measuring again")
         plans = targets.plans()
     finally:
         targets.close()
