@@ -281,9 +281,9 @@ def run(options: Options) -> tuple[list[Figure], dict[str, Any]]:
             if shares.other <= NOISE_LIMIT_PERCENT or attempt == options.retries:
                 break
             say(f"other programs took {shares.other:.0f}% CPU")
-            repeated.append(round(shares.other, 1))
             if not quiet.between_phases():
                 break
+            repeated.append(round(shares.other, 1))
             say("measuring again")
         plans = targets.plans()
     finally:
