@@ -71,6 +71,9 @@ def test_preview_counts_live_and_samples_ids(admin, crowd):
     res = admin.post(PREVIEW, {"entityType": "account", "definition": group("and")})
     assert res.json["count"] == 2
     assert len(res.json["sampleIds"]) == 2
+    nobody = group("and", rule("contact.email", "ends_with", "@nowhere.invalid"))
+    res = admin.post(PREVIEW, {"entityType": "contact", "definition": nobody})
+    assert (res.json["count"], res.json["sampleIds"]) == (0, [])
 
 
 @pytest.mark.parametrize(
