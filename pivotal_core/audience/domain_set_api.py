@@ -61,10 +61,10 @@ def _entity_type(**kw: Any) -> colander.SchemaNode:
 
 
 class DomainSetInput(colander.MappingSchema):
-    name = schemas._name()
-    description = schemas._description()
+    name = schemas.name_node()
+    description = schemas.description_node()
     entityType = _entity_type(missing="account")  # noqa: N815 - the API's camelCase
-    visibilityScope = schemas._visibility()  # noqa: N815
+    visibilityScope = schemas.visibility_node()  # noqa: N815
     domains = colander.SchemaNode(
         DomainList(max_items=domain_sets.MAX_ENTRIES, max_length=2000),
         description=f"domains, URLs or e-mail addresses, at most {domain_sets.MAX_ENTRIES:,}; "
@@ -73,10 +73,10 @@ class DomainSetInput(colander.MappingSchema):
 
 
 class DomainSetUpdate(colander.MappingSchema):
-    name = schemas._name()
-    description = schemas._description()
+    name = schemas.name_node()
+    description = schemas.description_node()
     entityType = _entity_type()  # noqa: N815
-    visibilityScope = schemas._visibility()  # noqa: N815
+    visibilityScope = schemas.visibility_node()  # noqa: N815
 
 
 class DomainSetForm(colander.MappingSchema):
@@ -120,10 +120,10 @@ class CountsOutput(colander.MappingSchema):
 
 
 class DomainSetOutput(schemas.SharedOutput):
-    name = schemas._name()
-    description = schemas._description()
+    name = schemas.name_node()
+    description = schemas.description_node()
     entityType = _entity_type()  # noqa: N815
-    visibilityScope = schemas._visibility()  # noqa: N815
+    visibilityScope = schemas.visibility_node()  # noqa: N815
     status = colander.SchemaNode(Text(), validator=colander.OneOf(DOMAIN_SET_STATUSES))
     filename = colander.SchemaNode(Text(), missing=None)
     column = colander.SchemaNode(Text(), missing=None)
@@ -239,11 +239,11 @@ class CreateAccountsOutput(colander.MappingSchema):
 
 
 class ToListInput(colander.MappingSchema):
-    name = schemas._name(missing=None)
-    description = schemas._description()
+    name = schemas.name_node(missing=None)
+    description = schemas.description_node()
     entityType = _entity_type(missing=None)  # noqa: N815
-    tags = schemas._tags()
-    visibilityScope = schemas._visibility()  # noqa: N815
+    tags = schemas.tags_node()
+    visibilityScope = schemas.visibility_node()  # noqa: N815
 
 
 # ---------------------------------------------------------------------------
@@ -255,7 +255,7 @@ def domain_set_json(domain_set: DomainSet) -> dict[str, Any]:
     report = domain_sets.DomainSetReport.of(domain_set)
     source = domain_set.source_file or {}
     return {
-        **schemas._shared_json(domain_set),
+        **schemas.shared_json(domain_set),
         "status": domain_set.status,
         "filename": source.get("filename"),
         "column": source.get("column"),

@@ -114,12 +114,9 @@ CREATE_ACCOUNTS_TASK = "audience.domain_set_create_accounts"
 # The import source of accounts created from domain sets (provenance "import:domain-set").
 ACCOUNT_SOURCE = "domain-set"
 AUDIT_ENTITY = "domain_set"
-LABEL = "Domain set"
 
 # Domain sets share the visibility and ownership rules of saved filters, segments and
-# lists (``audience.services.get_shared`` / ``check_can_change``), keyed by model.
-audiences.KINDS.setdefault(DomainSet, AUDIT_ENTITY)
-audiences.LABELS.setdefault(DomainSet, LABEL)
+# lists (``audience.services.get_shared`` / ``check_can_change``): see its ``KINDS``.
 
 
 # ---------------------------------------------------------------------------
@@ -884,7 +881,7 @@ def update_domain_set(
 ) -> DomainSet:
     checked = _checked_values(values, creating=False)
     audiences.check_can_change(domain_set, viewer, "visibility_scope" in checked)
-    audiences._apply(session, actor, domain_set, checked, SET_FIELDS, "update")
+    audiences.apply_shared_changes(session, actor, domain_set, checked, SET_FIELDS, "update")
     return domain_set
 
 
@@ -892,7 +889,7 @@ def delete_domain_set(
     session: Session, actor: Actor, viewer: Viewer | None, domain_set: DomainSet
 ) -> None:
     audiences.check_can_change(domain_set, viewer)
-    audiences._soft_delete(session, actor, domain_set)
+    audiences.soft_delete_shared(session, actor, domain_set)
 
 
 def _item(session: Session, domain_set: DomainSet, line: int) -> DomainSetItem:
@@ -1118,8 +1115,8 @@ def domain_set_to_list(
         ids = select(Contact.id).where(
             Contact.account_id.in_(matched), Contact.deleted_at.is_(None)
         )
-    added = audiences._insert_members(session, audience_list, ids, now)
-    audiences._audit_members(session, actor, audience_list, "added", added, "domain_set")
+    added = audiences.insert_members(session, audience_list, ids, now)
+    audiences.audit_members(session, actor, audience_list, "added", added, "domain_set")
     return audience_list
 
 

@@ -54,11 +54,11 @@ def _definition(name: str = "definition", **kw: Any) -> colander.SchemaNode:
     )
 
 
-def _name(**kw: Any) -> colander.SchemaNode:
+def name_node(**kw: Any) -> colander.SchemaNode:
     return colander.SchemaNode(Text(), name="name", validator=colander.Length(1, 200), **kw)
 
 
-def _description() -> colander.SchemaNode:
+def description_node() -> colander.SchemaNode:
     return colander.SchemaNode(
         Text(), name="description", missing=None, validator=colander.Length(max=2000)
     )
@@ -70,7 +70,7 @@ def _entity_type(**kw: Any) -> colander.SchemaNode:
     )
 
 
-def _visibility(**kw: Any) -> colander.SchemaNode:
+def visibility_node(**kw: Any) -> colander.SchemaNode:
     return colander.SchemaNode(
         Text(),
         name="visibilityScope",
@@ -80,7 +80,7 @@ def _visibility(**kw: Any) -> colander.SchemaNode:
     )
 
 
-def _tags() -> colander.SchemaNode:
+def tags_node() -> colander.SchemaNode:
     return colander.SchemaNode(TextList(max_items=50), name="tags", missing=None)
 
 
@@ -132,11 +132,11 @@ class SharedOutput(colander.MappingSchema):
 
 
 class SavedFilterInput(colander.MappingSchema):
-    name = _name()
-    description = _description()
+    name = name_node()
+    description = description_node()
     entityType = _entity_type()  # noqa: N815
     definition = _definition()
-    visibilityScope = _visibility()  # noqa: N815
+    visibilityScope = visibility_node()  # noqa: N815
 
 
 class SavedFilterOutput(SavedFilterInput, SharedOutput):
@@ -145,7 +145,7 @@ class SavedFilterOutput(SavedFilterInput, SharedOutput):
 
 class SegmentInput(SavedFilterInput):
     isActive = colander.SchemaNode(Boolean(), missing=True)  # noqa: N815
-    tags = _tags()
+    tags = tags_node()
 
 
 class SegmentOutput(SegmentInput, SharedOutput):
@@ -155,17 +155,17 @@ class SegmentOutput(SegmentInput, SharedOutput):
 
 
 class ConvertInput(colander.MappingSchema):
-    name = _name(missing=None)
-    description = _description()
-    tags = _tags()
-    visibilityScope = _visibility()  # noqa: N815
+    name = name_node(missing=None)
+    description = description_node()
+    tags = tags_node()
+    visibilityScope = visibility_node()  # noqa: N815
 
 
 class ListUpdate(colander.MappingSchema):
-    name = _name()
-    description = _description()
-    tags = _tags()
-    visibilityScope = _visibility()  # noqa: N815 - the API's camelCase
+    name = name_node()
+    description = description_node()
+    tags = tags_node()
+    visibilityScope = visibility_node()  # noqa: N815 - the API's camelCase
 
 
 class ListInput(ListUpdate):
@@ -224,7 +224,7 @@ def _when(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _shared_json(item: SavedFilter | Segment | AudienceList) -> dict[str, Any]:
+def shared_json(item: SavedFilter | Segment | AudienceList) -> dict[str, Any]:
     return {
         "id": item.id,
         "name": item.name,
@@ -238,12 +238,12 @@ def _shared_json(item: SavedFilter | Segment | AudienceList) -> dict[str, Any]:
 
 
 def saved_filter_json(item: SavedFilter) -> dict[str, Any]:
-    return {**_shared_json(item), "definition": item.definition}
+    return {**shared_json(item), "definition": item.definition}
 
 
 def segment_json(segment: Segment) -> dict[str, Any]:
     return {
-        **_shared_json(segment),
+        **shared_json(segment),
         "definition": segment.definition,
         "isActive": segment.is_active,
         "tags": segment.tags or [],
@@ -255,7 +255,7 @@ def segment_json(segment: Segment) -> dict[str, Any]:
 
 def list_json(audience_list: AudienceList) -> dict[str, Any]:
     return {
-        **_shared_json(audience_list),
+        **shared_json(audience_list),
         "sourceType": audience_list.source_type,
         "sourceRef": audience_list.source_ref,
         "snapshotTs": _when(audience_list.snapshot_ts),

@@ -24,6 +24,7 @@ from pivotal_core.audience.models import (
     LIST_SOURCE_TYPES,
     VISIBILITY_SCOPES,
     AudienceList,
+    DomainSet,
     ListMember,
     SavedFilter,
     Segment,
@@ -119,9 +120,19 @@ def preview(
 # Visibility and ownership, shared by saved filters, segments and lists
 # ---------------------------------------------------------------------------
 
-Shared = SavedFilter | Segment | AudienceList
-KINDS = {SavedFilter: "saved_filter", Segment: "segment", AudienceList: "list"}
-LABELS = {SavedFilter: "Saved filter", Segment: "Segment", AudienceList: "List"}
+Shared = SavedFilter | Segment | AudienceList | DomainSet
+KINDS = {
+    SavedFilter: "saved_filter",
+    Segment: "segment",
+    AudienceList: "list",
+    DomainSet: "domain_set",
+}
+LABELS = {
+    SavedFilter: "Saved filter",
+    Segment: "Segment",
+    AudienceList: "List",
+    DomainSet: "Domain set",
+}
 
 
 def visible(model: type[Shared], viewer: Viewer | None) -> Any:
@@ -218,7 +229,7 @@ def _checked_values(values: Mapping[str, Any], not_null: Iterable[str]) -> dict[
     return prepared
 
 
-def _apply(
+def apply_shared_changes(
     session: Session,
     actor: Actor,
     item: Shared,
@@ -240,7 +251,7 @@ def _apply(
     return changes
 
 
-def _soft_delete(session: Session, actor: Actor, item: Shared) -> None:
+def soft_delete_shared(session: Session, actor: Actor, item: Shared) -> None:
     item.deleted_at = utcnow()
     session.flush()
     record_changes(
@@ -268,7 +279,7 @@ def create_saved_filter(
     item = SavedFilter()
     values.setdefault("visibility_scope", "private")
     values["owner_id"] = viewer.user_id if viewer else None
-    _apply(session, actor, item, values, (*FILTER_FIELDS, "owner_id"), "create")
+    apply_shared_changes(session, actor, item, values, (*FILTER_FIELDS, "owner_id"), "create")
     return item
 
 
@@ -280,7 +291,7 @@ def update_saved_filter(
     entity = values.get("entity_type", item.entity_type)
     if "definition" in values or entity != item.entity_type:
         compile_filter(session, entity, values.get("definition", item.definition), viewer=viewer)
-    _apply(session, actor, item, values, FILTER_FIELDS, "update")
+    apply_shared_changes(session, actor, item, values, FILTER_FIELDS, "update")
     return item
 
 
@@ -288,7 +299,7 @@ def delete_saved_filter(
     session: Session, actor: Actor, viewer: Viewer | None, item: SavedFilter
 ) -> None:
     check_can_change(item, viewer)
-    _soft_delete(session, actor, item)
+    soft_delete_shared(session, actor, item)
 
 
 # ---------------------------------------------------------------------------
@@ -323,7 +334,7 @@ def create_segment(
     values.setdefault("tags", [])
     values["owner_id"] = viewer.user_id if viewer else None
     segment = Segment()
-    _apply(session, actor, segment, values, (*SEGMENT_FIELDS, "owner_id"), "create")
+    apply_shared_changes(session, actor, segment, values, (*SEGMENT_FIELDS, "owner_id"), "create")
     return refresh_segment(session, segment, viewer)
 
 
@@ -339,7 +350,7 @@ def update_segment(
         _check_segment(session, segment.id, entity, definition, viewer)
         if entity != segment.entity_type:
             _refuse_if_used(session, "segment", segment.id, "change the entity type of")
-    changes = _apply(session, actor, segment, values, SEGMENT_FIELDS, "update")
+    changes = apply_shared_changes(session, actor, segment, values, SEGMENT_FIELDS, "update")
     if recount and changes:
         refresh_segment(session, segment, viewer)
     return segment
@@ -348,7 +359,7 @@ def update_segment(
 def delete_segment(session: Session, actor: Actor, viewer: Viewer | None, segment: Segment):
     check_can_change(segment, viewer)
     _refuse_if_used(session, "segment", segment.id, "delete")
-    _soft_delete(session, actor, segment)
+    soft_delete_shared(session, actor, segment)
 
 
 def refresh_active_segments(session: Session) -> dict[str, int]:
@@ -428,8 +439,8 @@ def convert_segment_to_list(
         "visibility_scope": values.get("visibility_scope") or "private",
     }
     audience_list = create_list(session, actor, viewer, list_values)
-    added = _insert_members(session, audience_list, stmt, now)
-    _audit_members(session, actor, audience_list, "added", added, "segment")
+    added = insert_members(session, audience_list, stmt, now)
+    audit_members(session, actor, audience_list, "added", added, "segment")
     return audience_list
 
 
@@ -480,7 +491,9 @@ def create_list(
     values.setdefault("tags", [])
     values["owner_id"] = viewer.user_id if viewer else None
     audience_list = AudienceList(member_count=0)
-    _apply(session, actor, audience_list, values, (*LIST_FIELDS, "owner_id"), "create")
+    apply_shared_changes(
+        session, actor, audience_list, values, (*LIST_FIELDS, "owner_id"), "create"
+    )
     if record_ids:
         add_members(session, actor, viewer, audience_list, record_ids=record_ids)
     elif definition is not None:
@@ -493,7 +506,7 @@ def update_list(
 ) -> AudienceList:
     values = _checked_values(values, ("name", "visibility_scope"))
     check_can_change(audience_list, viewer, "visibility_scope" in values)
-    _apply(
+    apply_shared_changes(
         session,
         actor,
         audience_list,
@@ -507,7 +520,7 @@ def update_list(
 def delete_list(session: Session, actor: Actor, viewer: Viewer | None, audience_list) -> None:
     check_can_change(audience_list, viewer)
     _refuse_if_used(session, "list", audience_list.id, "delete")
-    _soft_delete(session, actor, audience_list)
+    soft_delete_shared(session, actor, audience_list)
 
 
 def _chunks(ids: list[int]) -> Iterator[list[int]]:
@@ -550,7 +563,7 @@ def _recount(session: Session, audience_list: AudienceList) -> None:
     session.flush()
 
 
-def _insert_members(session: Session, audience_list: AudienceList, ids: Select, at) -> int:
+def insert_members(session: Session, audience_list: AudienceList, ids: Select, at) -> int:
     """Add the ids ``ids`` selects that are not members yet; returns how many were added."""
     id_column = ids.selected_columns[0]
     already = exists().where(
@@ -565,7 +578,7 @@ def _insert_members(session: Session, audience_list: AudienceList, ids: Select, 
     return audience_list.member_count - before
 
 
-def _audit_members(session, actor, audience_list, key: str, count: int, how: str) -> None:
+def audit_members(session, actor, audience_list, key: str, count: int, how: str) -> None:
     if count:
         record_changes(
             session,
@@ -592,7 +605,7 @@ def add_members(
     now = utcnow()
     if definition is not None:
         stmt = compile_filter(session, entity, definition, viewer=viewer, path="filter")
-        added = _insert_members(session, audience_list, stmt, now)
+        added = insert_members(session, audience_list, stmt, now)
         how = "filter"
     else:
         wanted = _check_record_ids(session, entity, record_ids)
@@ -614,7 +627,7 @@ def add_members(
         _recount(session, audience_list)
         added = len(new)
         how = "ids"
-    _audit_members(session, actor, audience_list, "added", added, how)
+    audit_members(session, actor, audience_list, "added", added, how)
     return added
 
 
@@ -642,7 +655,7 @@ def remove_members(
             removed += session.execute(members.where(ListMember.record_id.in_(chunk))).rowcount
         how = "ids"
     _recount(session, audience_list)
-    _audit_members(session, actor, audience_list, "removed", removed, how)
+    audit_members(session, actor, audience_list, "removed", removed, how)
     return removed
 
 
@@ -677,6 +690,6 @@ def change_selected_members(
         changed = session.execute(members).rowcount
         _recount(session, audience_list)
     else:
-        changed = _insert_members(session, audience_list, selected, utcnow())
-    _audit_members(session, actor, audience_list, "removed" if remove else "added", changed, how)
+        changed = insert_members(session, audience_list, selected, utcnow())
+    audit_members(session, actor, audience_list, "removed" if remove else "added", changed, how)
     return changed
