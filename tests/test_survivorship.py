@@ -225,3 +225,63 @@ def test_any_order_of_the_same_candidates_ends_the_same(candidates):
         repr(fold(order)) for order in itertools.islice(itertools.permutations(normal), 120)
     }
     assert len(outcomes) == 1
+
+
+def _reference_decide(policy, name, current, current_entry, incoming, incoming_entry, override):
+    """decide() as its docstring states it, built on outranks() (the order itself)."""
+    if incoming is None or incoming == "" or incoming == [] or incoming == {}:
+        return KEEP
+    if current_entry and current_entry.get("manual"):
+        return KEEP if not override or current == incoming else REPLACE
+    if current is None or current == "" or current == [] or current == {}:
+        return REPLACE
+    if not policy.outranks(name, incoming, incoming_entry, current, current_entry):
+        return KEEP
+    return RESTAMP if incoming == current else REPLACE
+
+
+stored_entry = st.one_of(
+    st.none(),
+    st.just({}),
+    st.builds(
+        lambda source, day, batch, manual: entry(source, days=day, batch=batch)
+        | ({"manual": True} if manual else {}),
+        st.sampled_from(["import:salesforce", "import:HubSpot", "api", "zoominfo", "manual"]),
+        st.integers(min_value=0, max_value=2),
+        st.sampled_from([None, 1, 2]),
+        st.booleans(),
+    ),
+    st.fixed_dictionaries({"source": st.sampled_from([None, 3, ["x"]]), "at": st.just("bad")}),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    batch_entry=st.builds(
+        lambda source, day, batch: entry(source, days=day, batch=batch),
+        st.sampled_from(["import:salesforce", "import:hubspot", "import:tradeshow"]),
+        st.integers(min_value=0, max_value=2),
+        st.sampled_from([1, 2]),
+    ),
+    override=st.booleans(),
+    calls=st.lists(
+        st.tuples(
+            st.sampled_from(["title", "phone", "tags"]),
+            st.sampled_from([None, "", [], "Alpha", "Beta", ["a"]]),
+            stored_entry,
+            st.sampled_from([None, "", [], "Alpha", "Beta", ["a"]]),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+)
+def test_a_batch_decider_agrees_with_the_order(batch_entry, override, calls):
+    """The decider an import uses for all its values (with what it caches between calls)
+    says what the order says, call after call."""
+    policy = SurvivorshipPolicy.of(["manual", "salesforce", "hubspot"], {"phone": ["hubspot"]})
+    decide = policy.decider(batch_entry, override_manual=override)
+    for name, current, current_entry, incoming in calls:
+        expected = _reference_decide(
+            policy, name, current, current_entry, incoming, batch_entry, override
+        )
+        assert decide(name, current, current_entry, incoming) == expected
