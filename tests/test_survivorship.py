@@ -244,8 +244,9 @@ stored_entry = st.one_of(
     st.none(),
     st.just({}),
     st.builds(
-        lambda source, day, batch, manual: entry(source, days=day, batch=batch)
-        | ({"manual": True} if manual else {}),
+        lambda source, day, batch, manual: (
+            entry(source, days=day, batch=batch) | ({"manual": True} if manual else {})
+        ),
         st.sampled_from(["import:salesforce", "import:HubSpot", "api", "zoominfo", "manual"]),
         st.integers(min_value=0, max_value=2),
         st.sampled_from([None, 1, 2]),
