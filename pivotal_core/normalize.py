@@ -9,6 +9,7 @@ import functools
 import re
 import unicodedata
 from collections.abc import Iterable
+from typing import NamedTuple
 from urllib.parse import quote, unquote
 
 import idna
@@ -453,6 +454,109 @@ def company_match_key(value: str | None) -> str | None:
 # ---------------------------------------------------------------------------
 
 
+# phonenumbers.is_valid_number re-derives everything on each call: for a calling code shared by
+# several regions (+1 has 25) it types the number against region after region, then types it
+# again for the region found, and each pattern goes through re.compile, whose cache is too small
+# for the metadata of every region. _is_valid_number gives the same answer, step for step, from
+# patterns compiled once per region.
+
+# A PhoneNumberDesc that can match: the lengths it allows (empty: any) and its pattern.
+_PhoneDesc = tuple[frozenset[int], re.Pattern[str]]
+
+
+class _RegionRules(NamedTuple):
+    """What decides a region's validity, from its phonenumbers metadata."""
+
+    leading_digits: re.Pattern[str] | None  # picks the region among those sharing a calling code
+    general: _PhoneDesc | None  # every valid number matches it; None: nothing does
+    types: tuple[_PhoneDesc, ...]  # fixed line, mobile, toll free, ...: any one makes it valid
+
+
+def _compile_desc(desc: phonenumbers.PhoneNumberDesc | None) -> _PhoneDesc | None:
+    if desc is None or not desc.national_number_pattern:
+        return None  # phonenumbers' _match_national_number: matches nothing
+    return frozenset(desc.possible_length), re.compile(desc.national_number_pattern)
+
+
+def _region_rules(metadata: phonenumbers.PhoneMetadata) -> _RegionRules:
+    # phonenumbers' _number_type_helper finds a type (is not UNKNOWN) when the general desc and
+    # any one type desc match, except that mobile is not tried when its pattern is fixed line's.
+    # The order is irrelevant to a yes/no answer; the common fixed line and mobile go first.
+    names = ["fixed_line", "mobile", "toll_free", "premium_rate", "shared_cost", "voip"]
+    names += ["personal_number", "pager", "uan", "voicemail"]
+    if metadata.same_mobile_and_fixed_line_pattern:
+        names.remove("mobile")
+    descs = (_compile_desc(getattr(metadata, name)) for name in names)
+    leading = metadata.leading_digits
+    return _RegionRules(
+        leading_digits=None if leading is None else re.compile(leading),
+        general=_compile_desc(metadata.general_desc),
+        types=tuple(desc for desc in descs if desc is not None),
+    )
+
+
+def _matches_desc(nsn: str, desc: _PhoneDesc) -> bool:
+    lengths, pattern = desc
+    return (not lengths or len(nsn) in lengths) and pattern.fullmatch(nsn) is not None
+
+
+def _has_number_type(nsn: str, rules: _RegionRules) -> bool:
+    """Whether phonenumbers' number type of ``nsn`` under these rules is not UNKNOWN."""
+    if rules.general is None or not _matches_desc(nsn, rules.general):
+        return False
+    for desc in rules.types:
+        if _matches_desc(nsn, desc):
+            return True
+    return False
+
+
+@functools.cache
+def _rules_for_region_lookup(region: str) -> _RegionRules | None:
+    """Rules of a region as phonenumbers' _region_code_for_number_from_list reads them."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region.upper(), None)
+    return None if metadata is None else _region_rules(metadata)
+
+
+@functools.cache
+def _rules_for_validation(country_code: int, region: str) -> _RegionRules | None:
+    """Rules phonenumbers.is_valid_number_for_region applies; None when it returns False."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(
+        country_code, region.upper()
+    )
+    if metadata is None:
+        return None
+    if region != phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY and (
+        country_code != phonenumbers.country_code_for_valid_region(region)
+    ):
+        return None
+    return _region_rules(metadata)
+
+
+def _is_valid_number(number: phonenumbers.PhoneNumber) -> bool:
+    """Exactly ``phonenumbers.is_valid_number(number)``, without its repeated work."""
+    country_code = number.country_code
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(country_code)
+    if regions is None:
+        return False
+    nsn = phonenumbers.national_significant_number(number)
+    if len(regions) == 1:
+        region = regions[0]
+    else:  # phonenumbers' region_code_for_number
+        for region in regions:
+            rules = _rules_for_region_lookup(region)
+            if rules is None:
+                continue
+            if rules.leading_digits is not None:
+                if rules.leading_digits.match(nsn):
+                    break
+            elif _has_number_type(nsn, rules):
+                break
+        else:
+            return False
+    rules = _rules_for_validation(country_code, region)
+    return rules is not None and _has_number_type(nsn, rules)
+
+
 @functools.lru_cache(maxsize=16384)
 def _normalize_phone_cached(text: str, region: str | None) -> str:
     if text[:4].lower() == "tel:":
@@ -464,10 +568,11 @@ def _normalize_phone_cached(text: str, region: str | None) -> str:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
         raise NormalizationError(_INVALID_PHONE) from None
-    if not phonenumbers.is_valid_number(number):
+    if not _is_valid_number(number):
         raise NormalizationError(_INVALID_PHONE)
-    # E.164 has no extension field, so any "x123" / "ext. 123" is dropped here.
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    # What format_number(number, E164) returns, since parse leaves raw_input unset; E.164 has no
+    # extension field, so any "x123" / "ext. 123" is dropped here.
+    return f"+{number.country_code}{phonenumbers.national_significant_number(number)}"
 
 
 def normalize_phone(value: str | None, default_region: str | None = "US") -> str | None:
