@@ -508,3 +508,30 @@ def test_openapi_describes_the_upload_as_multipart(anonymous):
     assert form["required"] == ["file"]
     assert {"201", "400", "413"} <= set(operation["responses"])
     assert "dataquality:import" in operation["description"]
+
+
+def test_erased_people_come_back_only_when_a_privacy_officer_says_so(steward, login, dbsession):
+    ada = steward.post(f"{API}/contacts", {"first_name": "Ada", "email": "ada@analytical.io"}).json
+    res = steward.post(f"{API}/contacts/{ada['id']}/erase", {"reason": "request #7"})
+    assert res.status_int == 200, res.text
+
+    # By default the erased person's row is rejected with the reason.
+    batch = start(steward, uploaded(steward)).json
+    counts = steward.get(f"{API}/imports/{batch['id']}").json["counts"]
+    assert counts["skipped_reasons"]["erased"] == 1
+    assert contact(dbsession, "ada@analytical.io") is None
+
+    # Bringing people back is a privacy decision: an importer without privacy:erase is refused.
+    manager = login(Role.MANAGER)
+    batches = count(dbsession, ImportBatch)
+    res = start(manager, uploaded(manager), allow_erased=True)
+    assert res.status_int == 403, res.text
+    assert "privacy:erase" in res.json["error"]["message"]
+    assert count(dbsession, ImportBatch) == batches
+
+    res = start(steward, uploaded(steward), allow_erased=True)
+    assert res.status_int == 202, res.text
+    batch = steward.get(f"{API}/imports/{res.json['id']}").json
+    assert batch["options"]["allow_erased"] is True
+    assert "erased" not in batch["counts"]["skipped_reasons"]
+    assert contact(dbsession, "ada@analytical.io").first_name == "Ada"

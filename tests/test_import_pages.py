@@ -359,3 +359,22 @@ def test_undo_from_the_batch_page(steward, dbsession, make_contact):
 def test_a_missing_batch_is_a_404_page(steward):
     for path in ("/imports/999999", "/imports/999999/undo", "/imports/999999/rejected.csv"):
         assert steward.get(path).status_int == 404, path
+
+
+def test_only_those_who_may_erase_can_bring_erased_people_back(steward, web_login, dbsession):
+    form = previewed(steward).forms["run-form"]
+    assert "allow_erased" in form.fields
+    manager = web_login(Role.MANAGER)
+    preview = previewed(manager)
+    assert "allow_erased" not in preview.forms["run-form"].fields
+    # A hand-made post from someone without privacy:erase does not set it either.
+    token = html(preview).select_one("#run-form input[name='csrf_token']")["value"]
+    action = html(preview).select_one("#run-form")["action"]
+    res = manager.post(action, {"csrf_token": token, "mode": "import", "allow_erased": "1"})
+    assert res.status_int == 303, res.text
+    batch = dbsession.get(ImportBatch, int(res.location.rsplit("/", 1)[1]))
+    assert batch.options["allow_erased"] is False
+
+    res = run(steward, allow_erased=True)
+    batch = dbsession.get(ImportBatch, int(res.location.rsplit("/", 1)[1]))
+    assert batch.options["allow_erased"] is True

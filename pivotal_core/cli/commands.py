@@ -234,6 +234,11 @@ def serve(ctx: Context, host: str, port: int, no_worker: bool, threads: int) -> 
 @click.option("--create-accounts", is_flag=True, help="Create accounts missing for contacts.")
 @click.option("--override-manual", is_flag=True, help="Overwrite values people typed in.")
 @click.option(
+    "--allow-erased",
+    is_flag=True,
+    help="Import rows of people erased on request (normally rejected with a reason).",
+)
+@click.option(
     "--as-of",
     "as_of",
     default=None,
@@ -255,6 +260,7 @@ def import_file(
     dry_run: bool,
     create_accounts: bool,
     override_manual: bool,
+    allow_erased: bool,
     as_of: str | None,
     rejected_path: str | None,
 ) -> None:
@@ -286,7 +292,11 @@ def import_file(
         stored = uploads.store_import_file(settings, source_file, Path(path).name, limited=False)
     total = sum(1 for _ in read_rows(stored.stored_path, stored.format))
     actor = Actor.system(f"import:{source.strip().lower()}")
-    options = ImportOptions(create_accounts=create_accounts, override_manual=override_manual)
+    options = ImportOptions(
+        create_accounts=create_accounts,
+        override_manual=override_manual,
+        allow_erased=allow_erased,
+    )
 
     def work(session):
         chosen = mapping

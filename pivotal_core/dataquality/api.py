@@ -28,6 +28,7 @@ from pivotal_core.dataquality.models import (
 )
 from pivotal_core.dataquality.rows import ImportOptions
 from pivotal_core.dataquality.survivorship import load_policy
+from pivotal_core.errors import Forbidden
 from pivotal_core.exports import attachment_filename
 from pivotal_core.jobs import services as jobs
 from pivotal_core.jobs.api import JobOutput, job_json
@@ -594,6 +595,12 @@ class ImportInput(colander.MappingSchema):
     override_manual = colander.SchemaNode(
         Boolean(), missing=False, description="overwrite values people typed in"
     )
+    allow_erased = colander.SchemaNode(
+        Boolean(),
+        missing=False,
+        description="import rows of people erased on request (needs privacy:erase); "
+        "normally they are rejected",
+    )
     dry_run = colander.SchemaNode(
         Boolean(), missing=False, description="compute the report, write nothing"
     )
@@ -791,6 +798,8 @@ def preview_view(request: Request) -> dict[str, Any]:
 
 def create_import_view(request: Request) -> dict[str, Any]:
     body = request.validated
+    if body["allow_erased"] and not request.has_permission(Permission.PRIVACY_ERASE):
+        raise Forbidden("allow_erased needs the privacy:erase permission")
     upload = _request_upload(request)
     batch = uploads.start_upload_import(
         request.dbsession,
@@ -801,7 +810,9 @@ def create_import_view(request: Request) -> dict[str, Any]:
         source=body["source"],
         mapping=body["mapping"],
         options=ImportOptions(
-            create_accounts=body["create_accounts"], override_manual=body["override_manual"]
+            create_accounts=body["create_accounts"],
+            override_manual=body["override_manual"],
+            allow_erased=body["allow_erased"],
         ),
         dry_run=body["dry_run"],
         as_of=body["as_of"],

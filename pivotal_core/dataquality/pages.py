@@ -278,6 +278,7 @@ def preview_import(request: Request):
         "field_labels": labels,
         "steps": STEPS,
         "step": 2,
+        "can_allow_erased": bool(request.has_permission(Permission.PRIVACY_ERASE)),
     }
 
 
@@ -290,6 +291,9 @@ def run_import(request: Request):
     options = ImportOptions(
         create_accounts=upload.entity == "contact" and post.get("create_accounts") == "1",
         override_manual=post.get("override_manual") == "1",
+        allow_erased=upload.entity == "contact"
+        and post.get("allow_erased") == "1"
+        and bool(request.has_permission(Permission.PRIVACY_ERASE)),
     )
     try:
         batch = uploads.start_upload_import(
