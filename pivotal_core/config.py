@@ -30,6 +30,9 @@ CORE_DEFAULTS: dict[str, Any] = {
     "web.trusted_proxies": "0",
     "web.session_ttl": "43200",
     "dataquality.imports_dir": "var/imports",
+    # A million contacts with a dozen columns is about 200 MB of CSV.
+    "dataquality.max_upload_bytes": str(512 * 1024 * 1024),
+    "dataquality.upload_retention_hours": "72",
     "api.default_page_size": "50",
     "api.max_page_size": "200",
     "dataquality.source_priority": "manual salesforce hubspot",
@@ -49,6 +52,8 @@ INT_SETTINGS = (
     "api.max_page_size",
     "web.trusted_proxies",
     "web.session_ttl",
+    "dataquality.max_upload_bytes",
+    "dataquality.upload_retention_hours",
 )
 BOOL_SETTINGS = ("huey.immediate",)
 LIST_SETTINGS = ("pivotal.plugins", "dataquality.source_priority")
@@ -116,6 +121,8 @@ def merge_settings(
             merged[key] = int(merged[key])
         except (TypeError, ValueError) as exc:
             raise SettingsError(f"{key} must be a whole number, not {merged[key]!r}") from exc
+    if merged["dataquality.upload_retention_hours"] < 1:
+        raise SettingsError("dataquality.upload_retention_hours must be at least 1")
     for key in BOOL_SETTINGS:
         merged[key] = as_bool(merged[key])
     for key in LIST_SETTINGS:

@@ -64,3 +64,32 @@ def test_production_takes_the_secret_from_the_environment():
 def test_plugin_default_may_not_shadow_a_core_setting():
     with pytest.raises(SettingsError, match="shadows a core setting"):
         merge_settings({"auth.secret": SECRET}, {"auth.issuer": "evil"}, {})
+
+
+def test_import_file_settings_have_defaults_and_environment_overrides():
+    merged = merge_settings({"auth.secret": SECRET}, {}, {})
+    assert merged["dataquality.max_upload_bytes"] == 512 * 1024 * 1024
+    assert merged["dataquality.upload_retention_hours"] == 72
+    merged = merge_settings(
+        {"auth.secret": SECRET, "dataquality.max_upload_bytes": "1000"},
+        {},
+        {
+            "PIVOTAL_DATAQUALITY_MAX_UPLOAD_BYTES": "2048",
+            "PIVOTAL_DATAQUALITY_UPLOAD_RETENTION_HOURS": "24",
+        },
+    )
+    assert merged["dataquality.max_upload_bytes"] == 2048
+    assert merged["dataquality.upload_retention_hours"] == 24
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"PIVOTAL_DATAQUALITY_MAX_UPLOAD_BYTES": "1GB"}, "max_upload_bytes must be a whole"),
+        ({"PIVOTAL_DATAQUALITY_UPLOAD_RETENTION_HOURS": "3d"}, "retention_hours must be a whole"),
+        ({"PIVOTAL_DATAQUALITY_UPLOAD_RETENTION_HOURS": "0"}, "must be at least 1"),
+    ],
+)
+def test_bad_import_file_settings_are_refused(environ, message):
+    with pytest.raises(SettingsError, match=message):
+        merge_settings({"auth.secret": SECRET}, {}, environ)
