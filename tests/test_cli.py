@@ -22,6 +22,7 @@ def ini(tmp_path):
         "use = egg:pivotal-core\n"
         f"sqlalchemy.url = sqlite:///{tmp_path / 'cli.sqlite'}\n"
         f"huey.url = sqlite:///{tmp_path / 'huey.sqlite'}\n"
+        f"dataquality.imports_dir = {tmp_path / 'imports'}\n"
         f"auth.secret = {TEST_SECRET}\n"
         "auth.bcrypt_rounds = 4\n"
         f"pivotal.plugins = {plugins}\n"
@@ -232,3 +233,46 @@ def test_import_commits_each_chunk_and_marks_a_stopped_batch_failed(ini, tmp_pat
     ]
     [(status, counts)] = rows(ini, "SELECT status, counts FROM import_batches")
     assert status == "failed" and f'"rows": {CHUNK_SIZE}' in counts
+
+
+def test_imports_clean_removes_abandoned_uploads_and_keeps_imported_files(ini, tmp_path):
+    """`pivotal imports clean [--dry-run]`: an old upload nobody imported and an old partial
+    file go; the file an import batch refers to stays."""
+    import json
+    import os
+    import time
+
+    invoke(ini, "db", "upgrade")
+    csv_path = tmp_path / "people.csv"
+    csv_path.write_text("Email,First Name\nada@example.com,Ada\n", encoding="utf-8")
+    assert invoke(ini, "import", "contacts", str(csv_path), "--source", "crm").exit_code == 0
+    imports = tmp_path / "imports"
+    [imported] = list(imports.glob("*.csv"))
+    abandoned = imports / f"{'a' * 64}.csv"
+    abandoned.write_text("Email\nbob@example.com\n", encoding="utf-8")
+    (imports / "uploads").mkdir()
+    note = imports / "uploads" / f"{'b' * 32}.json"
+    note.write_text(json.dumps({"stored_path": str(abandoned)}), encoding="utf-8")
+    partial = imports / ".upload-x1y2.part"
+    partial.write_bytes(b"half a file")
+    long_ago = time.time() - 100 * 3600
+    for path in (imported, abandoned, note, partial):
+        os.utime(path, (long_ago, long_ago))
+    size = sum(path.stat().st_size for path in (abandoned, note, partial))
+
+    dry = invoke(ini, "imports", "clean", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert f"would remove note     {note}" in dry.output
+    assert f"would remove file     {abandoned}" in dry.output
+    assert f"would remove partial  {partial}" in dry.output
+    assert str(imported) not in dry.output
+    summary = f"1 upload notes, 1 files and 1 partial files ({size:,} bytes)"
+    assert f"would remove {summary}" in dry.output
+    assert all(path.exists() for path in (imported, abandoned, note, partial))
+
+    real = invoke(ini, "imports", "clean")
+    assert real.exit_code == 0, real.output
+    assert f"removed {summary}" in real.output
+    assert real.output == dry.output.replace("would remove", "removed")
+    assert imported.exists()
+    assert not any(path.exists() for path in (abandoned, note, partial))

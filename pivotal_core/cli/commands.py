@@ -366,3 +366,36 @@ def import_file(
 
         run_in_transaction(registry, write)
         click.echo(f"rejected rows written to {rejected_path}")
+
+
+@cli.group()
+def imports() -> None:
+    """Import files kept for the wizard, the API and `pivotal import`."""
+
+
+@imports.command("clean")
+@click.option("--dry-run", is_flag=True, help="Say what would be removed, remove nothing.")
+@pass_context
+def imports_clean(ctx: Context, dry_run: bool) -> None:
+    """Remove upload notes older than dataquality.upload_retention_hours, kept files as old
+    that no import batch, domain set or remaining note refers to, and partial files of
+    stopped uploads older than an hour (the hourly job does the same)."""
+    from pivotal_core.dataquality.uploads import clean_uploads
+
+    registry = ctx.registry
+    cleanup = run_in_transaction(
+        registry, lambda session: clean_uploads(session, registry.settings, dry_run=dry_run)
+    )
+    verb = "would remove" if dry_run else "removed"
+    for kind, paths in (
+        ("note", cleanup.notes),
+        ("file", cleanup.files),
+        ("partial", cleanup.partials),
+    ):
+        for path in paths:
+            click.echo(f"{verb} {kind:<8} {path}")
+    counts = cleanup.as_dict()
+    click.echo(
+        f"{verb} {counts['notes']} upload notes, {counts['files']} files and "
+        f"{counts['partials']} partial files ({counts['bytes']:,} bytes)"
+    )

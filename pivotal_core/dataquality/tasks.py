@@ -1,9 +1,11 @@
-"""The import jobs: run a batch (rows rebuilt from its stored file) and undo one."""
+"""The import jobs: run a batch (rows rebuilt from its stored file) and undo one; and the
+hourly removal of uploads nobody imported."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from huey import crontab
 from sqlalchemy.orm import Session
 
 from pivotal_core.audit.services import Actor
@@ -16,8 +18,12 @@ from pivotal_core.dataquality.services import (
     run_batch_committing,
     undo_batch,
 )
+from pivotal_core.dataquality.uploads import clean_uploads
+from pivotal_core.db import new_transaction_manager, tm_session
 from pivotal_core.errors import NotFound
 from pivotal_core.jobs.queue import register_task, task_context
+
+CLEAN_UPLOADS_TASK = "dataquality.clean_uploads"
 
 
 def _batch(session: Session, batch_id: int) -> ImportBatch:
@@ -56,3 +62,14 @@ def register(huey: Any) -> None:
 
     register_task(huey, IMPORT_TASK, run_import)
     register_task(huey, UNDO_TASK, undo_import)
+
+    @huey.periodic_task(crontab(minute="0"), name=CLEAN_UPLOADS_TASK)
+    def clean_uploads_task() -> dict[str, Any]:
+        context = task_context(huey)
+        manager = new_transaction_manager()
+        with manager:
+            session = tm_session(context.session_factory, manager)
+            return clean_uploads(session, context.settings).as_dict()
+
+    # Found by name like the tasks of register_task (tests run it on demand).
+    huey.__dict__.setdefault("pivotal_tasks", {})[CLEAN_UPLOADS_TASK] = clean_uploads_task

@@ -5,19 +5,22 @@ from them and run as jobs, the batch list, and undo as a job.
 An upload is the stored file plus a small JSON note beside it (``uploads/<id>.json``
 under the imports folder): who sent it, its name and format, and the wizard's choices so
 far. Notes live with the files, not in a process, so any web process can take the next
-step of a wizard another one started.
+step of a wizard another one started. Uploads nobody imported are removed after
+``dataquality.upload_retention_hours`` (:func:`clean_uploads`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import secrets
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -25,7 +28,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pivotal_core.api.pagination import Page, SortKey, keyset_page
+from pivotal_core.audience.models import DomainSet
 from pivotal_core.audit.services import Actor
+from pivotal_core.config import CORE_DEFAULTS
 from pivotal_core.dataquality import services
 from pivotal_core.dataquality.files import FileFormat, read_rows, sniff
 from pivotal_core.dataquality.mapping import (
@@ -42,7 +47,14 @@ from pivotal_core.dataquality.models import (
 )
 from pivotal_core.dataquality.prepare import Preview, preview
 from pivotal_core.dataquality.rows import ImportOptions
-from pivotal_core.dataquality.storage import TooLarge, imports_dir, store_upload
+from pivotal_core.dataquality.storage import (
+    PARTIAL_SUFFIX,
+    TooLarge,
+    imports_dir,
+    is_partial_file,
+    is_stored_file,
+    store_upload,
+)
 from pivotal_core.db import utcnow
 from pivotal_core.errors import Conflict, NotFound, PayloadTooLarge, ValidationFailed
 from pivotal_core.jobs import services as jobs
@@ -54,8 +66,11 @@ __all__ = [
     "ACTIVE_JOB_STATES",
     "BATCH_SORT_KEYS",
     "MAX_UPLOAD_SETTING",
+    "RETENTION_SETTING",
     "Upload",
+    "UploadCleanup",
     "active_undo_job",
+    "clean_uploads",
     "create_import_batch",
     "get_batch",
     "get_upload",
@@ -76,21 +91,32 @@ __all__ = [
     "store_import_file",
     "suggested_mapping",
     "undo_jobs_of",
+    "upload_retention",
 ]
 
 MAX_UPLOAD_SETTING = "dataquality.max_upload_bytes"
-# A million contacts with a dozen columns is about 200 MB of CSV.
-DEFAULT_MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+RETENTION_SETTING = "dataquality.upload_retention_hours"
+# A partial file this old belongs to no upload still running.
+PARTIAL_MAX_AGE = timedelta(hours=1)
 PREVIEW_ROWS = 50
 NOTES_FOLDER = "uploads"
+NOTE_PARTIAL_PREFIX = ".note-"
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}\Z")
 BATCH_SORT_KEYS = {"id": SortKey("id", ImportBatch.id, "number")}
 ACTIVE_JOB_STATES = ("queued", "running")
 
 
+log = logging.getLogger(__name__)
+
+
 def max_upload_bytes(settings: Mapping[str, Any]) -> int:
     """The largest import file accepted (``dataquality.max_upload_bytes``)."""
-    return int(settings.get(MAX_UPLOAD_SETTING) or DEFAULT_MAX_UPLOAD_BYTES)
+    return int(settings.get(MAX_UPLOAD_SETTING) or CORE_DEFAULTS[MAX_UPLOAD_SETTING])
+
+
+def upload_retention(settings: Mapping[str, Any]) -> timedelta:
+    """How long an upload nobody imports is kept (``dataquality.upload_retention_hours``)."""
+    return timedelta(hours=int(settings.get(RETENTION_SETTING, CORE_DEFAULTS[RETENTION_SETTING])))
 
 
 # --------------------------------------------------------------------------- files
@@ -200,7 +226,9 @@ def _notes_dir(settings: Mapping[str, Any]) -> Path:
 def save_draft(settings: Mapping[str, Any], upload: Upload) -> None:
     """Write the upload's note (atomically: a reader never sees half of it)."""
     folder = _notes_dir(settings)
-    handle, partial = tempfile.mkstemp(prefix=".note-", suffix=".part", dir=folder)
+    handle, partial = tempfile.mkstemp(
+        prefix=NOTE_PARTIAL_PREFIX, suffix=PARTIAL_SUFFIX, dir=folder
+    )
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             json.dump(upload.as_dict(), out)
@@ -248,6 +276,119 @@ def get_upload(settings: Mapping[str, Any], upload_id: str, user_id: int | None)
     if upload.uploaded_by_id != user_id or not Path(upload.stored_path).exists():
         raise missing
     return upload
+
+
+@dataclass
+class UploadCleanup:
+    """What :func:`clean_uploads` removed (a dry run: what it would remove)."""
+
+    dry_run: bool
+    notes: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    partials: list[str] = field(default_factory=list)
+    bytes: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "notes": len(self.notes),
+            "files": len(self.files),
+            "partials": len(self.partials),
+            "bytes": self.bytes,
+        }
+
+
+def _folder_entries(folder: Path) -> Iterator[tuple[Path, os.stat_result]]:
+    """The plain files directly in ``folder`` with their status (none if it is missing)."""
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        try:
+            if entry.is_file(follow_symlinks=False):
+                yield Path(entry.path), entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue  # removed meanwhile
+
+
+def _noted_file_name(note: Path) -> str | None:
+    """The name of the file an upload note refers to (None if the note cannot be read)."""
+    try:
+        return Path(json.loads(note.read_text(encoding="utf-8"))["stored_path"]).name
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("upload note %s cannot be read (%s); it keeps no file", note, exc)
+        return None
+
+
+def _file_names_in_use(session: Session) -> set[str]:
+    """Names of the kept files that import batches (any status) and domain sets (deleted
+    ones too: they can be restored, and their jobs read the file) refer to. Files are
+    named by their content, so a name is the file wherever the folder was mounted."""
+    paths = set(
+        session.scalars(
+            select(ImportBatch.stored_path).distinct().execution_options(include_deleted=True)
+        )
+    )
+    sources = session.scalars(select(DomainSet.source_file).execution_options(include_deleted=True))
+    paths.update(source.get("path") for source in sources if isinstance(source, dict))
+    return {Path(path).name for path in paths if path}
+
+
+def clean_uploads(
+    session: Session, settings: Mapping[str, Any], *, dry_run: bool = False
+) -> UploadCleanup:
+    """Remove what abandoned uploads leave in the imports folder: upload notes not written
+    for ``dataquality.upload_retention_hours``; kept files as old that no import batch,
+    domain set or remaining note refers to; partial files older than an hour (a process
+    stopped while copying). Nothing else in the folder is touched. ``dry_run``: remove
+    nothing, report the same."""
+    folder = Path(settings["dataquality.imports_dir"])
+    now = time.time()
+    old = now - upload_retention(settings).total_seconds()
+    abandoned = now - PARTIAL_MAX_AGE.total_seconds()
+    cleanup = UploadCleanup(dry_run=dry_run)
+
+    def remove(path: Path, size: int, removed: list[str]) -> None:
+        if not dry_run:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                return  # another cleaner was first
+        removed.append(str(path))
+        cleanup.bytes += size
+        log.info("%s %s (%s bytes)", "would remove" if dry_run else "removed", path, size)
+
+    noted: set[str] = set()
+    for path, status in _folder_entries(folder / NOTES_FOLDER):
+        if path.name.startswith(NOTE_PARTIAL_PREFIX) and path.suffix == PARTIAL_SUFFIX:
+            if status.st_mtime < abandoned:
+                remove(path, status.st_size, cleanup.partials)
+        elif path.suffix == ".json" and _UPLOAD_ID.match(path.stem):
+            if status.st_mtime < old:
+                remove(path, status.st_size, cleanup.notes)
+            elif name := _noted_file_name(path):
+                noted.add(name)
+    in_use = noted | _file_names_in_use(session)
+    for path, status in _folder_entries(folder):
+        if is_partial_file(path):
+            if status.st_mtime < abandoned:
+                remove(path, status.st_size, cleanup.partials)
+        elif is_stored_file(path) and path.name not in in_use and status.st_mtime < old:
+            remove(path, status.st_size, cleanup.files)
+    if cleanup.notes or cleanup.files or cleanup.partials:
+        counts = cleanup.as_dict()
+        log.info(
+            "upload clean-up%s: %s notes, %s files, %s partial files, %s bytes",
+            " (dry run)" if dry_run else "",
+            counts["notes"],
+            counts["files"],
+            counts["partials"],
+            counts["bytes"],
+        )
+    return cleanup
 
 
 def sample_rows(stored: StoredFile, limit: int = 5) -> list[dict[str, str]]:
