@@ -458,7 +458,8 @@ def test_bench_messy_file_maps_and_prepares_with_only_its_deliberate_mess(messy_
             assert row.account_name == " ".join(row.raw["Company"].split())
 
 
-def test_parallel_preparation_gives_the_same_rows_in_order(messy_file):
+@pytest.mark.parametrize("ahead", [1, 10_000])  # two chunks in flight; all of them
+def test_parallel_preparation_gives_the_same_rows_in_order(messy_file, ahead):
     path, _ = messy_file
     fmt = sniff(path)
     mapping = suggest_mapping("contact", fmt.headers)
@@ -472,6 +473,7 @@ def test_parallel_preparation_gives_the_same_rows_in_order(messy_file):
             default_region="US",
             processes=2,
             chunk_size=300,
+            ahead=ahead,
         )
     )
 

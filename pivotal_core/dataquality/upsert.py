@@ -38,6 +38,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import islice
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -277,6 +278,8 @@ def _retryable(exc: BaseException) -> bool:
 
 
 _encode_str = json.encoder.encode_basestring  # type: ignore[attr-defined]
+# The C encoder; values it does not know (dates, decimals) go through audit_value.
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class _RawJSON(str):
@@ -284,7 +287,8 @@ class _RawJSON(str):
 
 
 def _json(value: Any) -> str:
-    """JSON text of a field value; strings and lists of strings without json.dumps."""
+    """JSON text of a field value, the way audit_value() would make it, without its
+    Python walk for the values JSON has (nearly all of them)."""
     kind = type(value)
     if kind is str:
         return _encode_str(value)
@@ -292,11 +296,12 @@ def _json(value: Any) -> str:
         return "null"
     if kind is _RawJSON:
         return value
-    if kind is dict:  # a creation's values: keys are field names, values as above
-        return "{" + ",".join(f"{_encode_str(k)}:{_json(v)}" for k, v in value.items()) + "}"
-    if kind is list and all(type(v) is str for v in value):
-        return "[" + ",".join(map(_encode_str, value)) + "]"
-    if kind is bool:
+    if kind is dict or kind is list:  # a creation's values; tags and other lists
+        try:
+            return _encode(value)
+        except TypeError:
+            pass
+    elif kind is bool:
         return "true" if value else "false"
     if kind is int:
         return str(value)
@@ -391,11 +396,17 @@ class _Database:
             return set()
         names = list(records[0])
         if self.pg:
-            json_columns = {n for n in names if _pg_array_type(table.c[n])[1]}
-            rows = (
-                tuple(_json(r[n]) if n in json_columns else r[n] for n in names) + (now, now)
-                for r in records
-            )
+            json_at = [i for i, n in enumerate(names) if _pg_array_type(table.c[n])[1]]
+            values_of = itemgetter(*names)
+            stamps = [now, now]
+
+            def copy_row(record: dict[str, Any]) -> list[Any]:
+                row = [*values_of(record), *stamps]
+                for position in json_at:
+                    row[position] = _json(row[position])
+                return row
+
+            rows = map(copy_row, records)
             try:
                 with self.session.begin_nested():
                     self.copy(table.name, [*names, "created_at", "updated_at"], rows)
