@@ -43,3 +43,11 @@ def test_openapi_describes_security_and_errors(anonymous):
     assert schema["additionalProperties"] is False
     assert schema["properties"]["first_name"]["maxLength"] == 100
     assert doc["components"]["schemas"]["Error"]["required"] == ["error"]
+
+
+def test_openapi_names_the_media_type_of_a_csv_download(anonymous):
+    doc = anonymous.get("/api/v1/openapi.json").json
+    rejected = doc["paths"]["/api/v1/imports/{id}/rejected"]["get"]["responses"]["200"]
+    assert rejected["content"] == {"text/csv": {"schema": {"type": "string"}}}
+    segments = doc["paths"]["/api/v1/segments/{id}/export"]["post"]["responses"]["200"]
+    assert set(segments["content"]) == {"text/csv", "application/json"}

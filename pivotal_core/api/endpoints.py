@@ -37,6 +37,8 @@ class Endpoint:
     # A multipart/form-data body (file uploads) instead of JSON, and its size limit.
     form: colander.SchemaNode | None = None
     max_body: Callable[[Request], int] | None = None
+    # Media types of a success body that is not JSON (a CSV download).
+    produces: tuple[str, ...] = ()
 
 
 def json_body(request: Request) -> Any:
@@ -106,13 +108,15 @@ def add_endpoint(
     public: bool = False,
     form: colander.SchemaNode | None = None,
     max_body: Callable[[Request], int] | None = None,
+    produces: tuple[str, ...] = (),
 ) -> None:
     """Add one JSON endpoint. ``permission=None`` requires ``public=True``: nothing is open
     by accident.
 
     ``form``: the fields of a ``multipart/form-data`` body (with files), validated into
     ``request.validated`` like a JSON ``body``. ``max_body(request)``: the most bytes the
-    body may have; a longer one is refused with 413 before it is read.
+    body may have; a longer one is refused with 413 before it is read. ``produces``: the
+    media types of a success body the view answers itself instead of JSON (``text/csv``).
     """
     if permission is None and not public:
         raise ValueError(f"endpoint {route_name} {method} needs a permission or public=True")
@@ -170,6 +174,7 @@ def add_endpoint(
             public=public,
             form=form,
             max_body=max_body,
+            produces=produces,
         )
     )
 

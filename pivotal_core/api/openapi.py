@@ -147,6 +147,10 @@ def _operation(endpoint: Endpoint, components: dict[str, Any]) -> dict[str, Any]
         if endpoint.query is not None and endpoint.method == "GET" and "{" not in endpoint.pattern:
             schema = {"type": "object", "properties": {"items": {"type": "array", "items": schema}}}
         success["content"] = {"application/json": {"schema": schema}}
+    for media_type in endpoint.produces:
+        # A text download is a string; anything else the view streams is left open.
+        schema = {"type": "string"} if media_type.startswith("text/") else {}
+        success.setdefault("content", {})[media_type] = {"schema": schema}
     error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     responses = {str(endpoint.status): success}
     if endpoint.body is not None or endpoint.form is not None or endpoint.query is not None:

@@ -35,6 +35,8 @@ from pivotal_core.jobs.queue import register_task, registered_task
 
 TAG = "bulk"
 ITEM = "/{id:\\d+}"
+# What an export streams, by its "format".
+EXPORT_MEDIA_TYPES = ("text/csv", "application/json")
 PATHS = {action: action.replace("_", "-") for action in bulk.ACTIONS}
 
 
@@ -327,6 +329,7 @@ def includeme(config: Configurator) -> None:
             tag=TAG,
             summary=f"Stream the selected {plural} as CSV or JSON",
             body=ExportBody(),
+            produces=EXPORT_MEDIA_TYPES,
         )
     for model, plural in ((AudienceList, "lists"), (Segment, "segments")):
         add_endpoint(
@@ -340,5 +343,6 @@ def includeme(config: Configurator) -> None:
             summary=f"Stream the {'members' if model is AudienceList else 'current members'} "
             f"of a {plural[:-1]} as CSV or JSON",
             body=AudienceExportBody(),
+            produces=EXPORT_MEDIA_TYPES,
         )
     register_bulk_task(config)

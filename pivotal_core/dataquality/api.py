@@ -949,6 +949,7 @@ def add_import_endpoints(config: Configurator) -> None:
         permission=Permission.DATAQUALITY_IMPORT,
         summary="The rows an import rejected, with the reasons, as CSV (formulas neutralised)",
         tag=tag,
+        produces=("text/csv",),
     )
     add_endpoint(
         config,
