@@ -1,4 +1,5 @@
-"""The ``pivotal`` command: database, users, plugins, worker, demo data, development server."""
+"""The ``pivotal`` command: database, users, plugins, worker, demo data, imports, development
+server."""
 
 from __future__ import annotations
 
