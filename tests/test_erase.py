@@ -17,7 +17,12 @@ from pivotal_core.contacts.services import update_contact
 from pivotal_core.dataquality.erase import erase_contact, is_erased
 from pivotal_core.dataquality.identity import identity_digest
 from pivotal_core.dataquality.merge import merge_records, revert_merge
-from pivotal_core.dataquality.models import ErasedIdentity, Merge, RecordRedirect
+from pivotal_core.dataquality.models import (
+    ErasedIdentity,
+    ImportRejection,
+    Merge,
+    RecordRedirect,
+)
 from pivotal_core.errors import NotFound, ValidationFailed
 from pivotal_core.testing.fixtures import TEST_SECRET
 
@@ -93,7 +98,11 @@ def test_erase_leaves_no_personal_data_and_keeps_digests(admin, login, dbsession
     erase_events = [row for row in rows if row.action == "erase"]
     assert len(erase_events) == 1
     assert erase_events[0].actor_id == steward.user.id
-    assert erase_events[0].new_value == {"erased_contacts": [jane["id"]], "identities": 4}
+    assert erase_events[0].new_value == {
+        "erased_contacts": [jane["id"]],
+        "identities": 4,
+        "rejected_rows": 0,
+    }
     assert {row.old_value for row in rows if row.action != "erase"} == {"[erased]"}
 
     digests = dbsession.scalars(select(ErasedIdentity)).all()
@@ -141,12 +150,69 @@ def test_a_later_import_does_not_silently_recreate_the_person(admin, dbsession, 
     dbsession.add(batch)
     dbsession.flush()
     row = PreparedRow(
-        number=1, values={"email": "jane.doe@example.com", "first_name": "Jane"}, raw={}
+        number=1,
+        values={"email": "jane.doe@example.com", "first_name": "Jane"},
+        raw={"E-mail": "Jane.Doe@example.com", "Name": "Jane"},
     )
     importer = Actor(user_id=None, source="import:hubspot")
     counts = import_rows(dbsession, batch, [row], ImportOptions(), importer, secret=TEST_SECRET)
     assert (counts.created, counts.skipped_reasons) == (0, {"erased": 1})
     assert count(dbsession, Contact) == 0
+    # The rejected row says why, but keeps none of the person's cells.
+    rejection = dbsession.scalars(
+        select(ImportRejection).where(ImportRejection.batch_id == batch.id)
+    ).one()
+    assert rejection.raw == {"E-mail": "[erased]", "Name": "[erased]"}
+    assert "allow_erased" in rejection.reasons["erased"]
+
+
+def test_erase_scrubs_the_rows_imports_rejected_for_the_person(admin, dbsession, jane):
+    from pivotal_core.dataquality.models import ImportBatch
+    from pivotal_core.db import utcnow
+
+    batch = ImportBatch(
+        entity="contact",
+        source="tradeshow",
+        filename="badge-scans.csv",
+        stored_path="badge-scans.csv",
+        file_sha256="0" * 64,
+        as_of=utcnow(),
+        mapping={"Mail": "email", "Tel": "mobile", "Who": "first_name"},
+    )
+    dbsession.add(batch)
+    dbsession.flush()
+    rows = [
+        # Jane by her email in another spelling, by her mobile, and someone else.
+        {"Mail": " JANE.DOE@Example.com", "Tel": "12", "Who": "Jane"},
+        {"Mail": "not-an-email", "Tel": "(650) 253-0011", "Who": "J."},
+        {"Mail": "grace@navy.example", "Tel": "12", "Who": "Grace"},
+    ]
+    for number, raw in enumerate(rows, start=2):
+        dbsession.add(
+            ImportRejection(
+                batch_id=batch.id,
+                row_number=number,
+                reasons={"mobile": f"{raw['Tel']} is not a valid phone number"},
+                raw=raw,
+            )
+        )
+    dbsession.flush()
+
+    res = admin.post(f"{API}/contacts/{jane['id']}/erase", {"reason": "request #9"})
+    assert res.status_int == 200, res.text
+    assert res.json["rejected_rows"] == 2
+
+    dbsession.expire_all()
+    kept = {
+        r.row_number: (r.raw, r.reasons)
+        for r in dbsession.scalars(
+            select(ImportRejection).where(ImportRejection.batch_id == batch.id)
+        )
+    }
+    erased = dict.fromkeys(("Mail", "Tel", "Who"), "[erased]")
+    assert kept[2] == (erased, {"mobile": "[erased]"})
+    assert kept[3] == (erased, {"mobile": "[erased]"})
+    assert kept[4] == (rows[2], {"mobile": "12 is not a valid phone number"})
 
 
 def test_erase_takes_every_record_merged_into_the_person(admin, dbsession, jane, make_contact):

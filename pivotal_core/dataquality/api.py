@@ -205,6 +205,9 @@ class EraseOutput(colander.MappingSchema):
     contact_id = colander.SchemaNode(Integer())
     erased_contacts = ErasedContactIds(description="the erased records (merged ones included)")
     identities = ErasedIdentities(description="the keyed digests kept, without their values")
+    rejected_rows = colander.SchemaNode(
+        Integer(), description="rows imports had rejected that named the person, scrubbed"
+    )
 
 
 # ---------------------------------------------------------------- JSON shapes
@@ -348,6 +351,7 @@ def erase_view(request: Request) -> dict[str, Any]:
             {"id": row.id, "kind": row.kind, "erased_at": _iso(row.erased_at)}
             for row in result.identities
         ],
+        "rejected_rows": result.rejected_rows,
     }
 
 

@@ -1,10 +1,11 @@
 """Privacy erase: a contact's personal data is deleted for good, on request.
 
 The contact (with every record merged into it) and its identifiers are hard-deleted, the
-values in their audit events are replaced by ``"[erased]"`` (field names and times stay),
-and only keyed digests of the email, phone numbers and LinkedIn URL remain, in
-``erased_identities``, so that an import can tell the person was erased
-(:func:`is_erased`) instead of silently creating them again.
+values in their audit events and the cells of rows imports rejected that name the person
+are replaced by ``"[erased]"`` (field names, headers and times stay), and only keyed
+digests of the email, phone numbers and LinkedIn URL remain, in ``erased_identities``, so
+that an import can tell the person was erased (:func:`is_erased`) instead of silently
+creating them again; an import that meets them rejects the row without keeping its cells.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from pivotal_core.dataquality.identity import (
 from pivotal_core.dataquality.models import (
     DuplicateCandidate,
     ErasedIdentity,
+    ImportBatch,
+    ImportRejection,
     Merge,
     RecordRedirect,
 )
@@ -217,6 +220,47 @@ def _scrub_merges(session: Session, ids: set[int], secrets: set[str]) -> None:
             event.new_value = ERASED
 
 
+def _scrub_rejections(session: Session, identities: set[tuple[str, str]]) -> int:
+    """Rows contact imports rejected that name the person (a cell of an email, phone,
+    mobile or LinkedIn column normalizing to one of theirs) keep their headers and the
+    fields they were rejected for, not their cells or the reasons' words; returns how many.
+    National phone numbers are read as the erase reads them (in the US plan)."""
+    if not identities:
+        return 0
+    scrubbed = 0
+    batches = session.execute(
+        select(ImportBatch.id, ImportBatch.mapping).where(ImportBatch.entity == ENTITY)
+    ).all()
+    for batch_id, mapping in batches:
+        columns = {
+            header: CONTACT_IDENTITY_FIELDS[name]
+            for header, name in (mapping or {}).items()
+            if name in CONTACT_IDENTITY_FIELDS
+        }
+        if not columns:
+            continue
+        rows = session.execute(
+            select(ImportRejection.id, ImportRejection.raw).where(
+                ImportRejection.batch_id == batch_id
+            )
+        ).all()
+        for rejection_id, raw in rows:
+            cells = raw if isinstance(raw, dict) else {}
+            if not any(
+                isinstance(cell := cells.get(header), str)
+                and cell
+                and cell != ERASED
+                and (kind, normalized_identity(kind, cell)) in identities
+                for header, kind in columns.items()
+            ):
+                continue
+            rejection = session.get(ImportRejection, rejection_id)
+            rejection.raw = dict.fromkeys(cells, ERASED)
+            rejection.reasons = dict.fromkeys(rejection.reasons or {}, ERASED)
+            scrubbed += 1
+    return scrubbed
+
+
 def _keep_digests(
     session: Session,
     actor: Actor,
@@ -293,6 +337,7 @@ def preview_erase(session: Session, contact_id: int) -> ErasePreview:
 class Erasure:
     contact_ids: list[int]
     identities: list[ErasedIdentity]
+    rejected_rows: int = 0  # rows imports rejected that were scrubbed
 
 
 def erase_contact(
@@ -350,6 +395,7 @@ def erase_person(
                 .execution_options(synchronize_session=False)
             )
     _scrub_merges(session, ids, secrets)
+    rejected_rows = _scrub_rejections(session, identities)
     session.execute(
         delete(RecordRedirect).where(
             RecordRedirect.entity == ENTITY,
@@ -378,10 +424,19 @@ def erase_person(
         ENTITY,
         contact.id,
         "erase",
-        {"record": (None, {"erased_contacts": sorted(ids), "identities": len(kept)})},
+        {
+            "record": (
+                None,
+                {
+                    "erased_contacts": sorted(ids),
+                    "identities": len(kept),
+                    "rejected_rows": rejected_rows,
+                },
+            )
+        },
     )
     session.flush()
-    return Erasure(contact_ids=sorted(ids), identities=kept)
+    return Erasure(contact_ids=sorted(ids), identities=kept, rejected_rows=rejected_rows)
 
 
 __all__ = [

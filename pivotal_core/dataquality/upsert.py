@@ -67,6 +67,7 @@ from pivotal_core.audit.models import AuditEvent
 from pivotal_core.audit.services import RECORD, Actor, audit_value
 from pivotal_core.contacts import services as contact_services
 from pivotal_core.contacts.models import Contact, ContactIdentifier
+from pivotal_core.dataquality.erase import ERASED
 from pivotal_core.dataquality.identity import CONTACT_IDENTITY_FIELDS, identity_digest
 from pivotal_core.dataquality.models import ErasedIdentity, ImportBatch, ImportRejection
 from pivotal_core.dataquality.rows import ImportOptions, PreparedRow
@@ -654,8 +655,13 @@ class _Outcome:
     now_changed: set[int] = field(default_factory=set)
     domains: dict[str, int] = field(default_factory=dict)
 
-    def reject(self, row: PreparedRow, reasons: Mapping[str, str]) -> None:
-        self.rejections.append({"row_number": row.number, "reasons": dict(reasons), "raw": row.raw})
+    def reject(
+        self, row: PreparedRow, reasons: Mapping[str, str], *, keep_cells: bool = True
+    ) -> None:
+        """``keep_cells=False``: the row's cells are not kept, only its headers (a person
+        erased on request must not come back through the rejected rows)."""
+        raw = row.raw if keep_cells else dict.fromkeys(row.raw, ERASED)
+        self.rejections.append({"row_number": row.number, "reasons": dict(reasons), "raw": raw})
         self.counts.skipped += 1
         for key in reasons:
             self.counts.skipped_reasons[key] = self.counts.skipped_reasons.get(key, 0) + 1
@@ -824,6 +830,7 @@ class _Importer:
                         "erased": f"the {name.replace('_', ' ')} belongs to a person erased on "
                         "request; import with allow_erased to bring them back"
                     },
+                    keep_cells=False,
                 )
         return kept
 
