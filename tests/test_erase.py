@@ -132,23 +132,14 @@ def test_is_erased_finds_the_person_in_any_spelling(admin, dbsession, jane):
     assert not is_erased(dbsession, "email", "jane.doe@example.com", "another-secret-" * 3)
 
 
-def test_a_later_import_does_not_silently_recreate_the_person(admin, dbsession, jane):
-    from pivotal_core.dataquality.models import ImportBatch
+def test_a_later_import_does_not_silently_recreate_the_person(
+    admin, dbsession, jane, make_import_batch
+):
     from pivotal_core.dataquality.rows import ImportOptions, PreparedRow
     from pivotal_core.dataquality.upsert import import_rows
-    from pivotal_core.db import utcnow
 
     assert admin.post(f"{API}/contacts/{jane['id']}/erase", {"reason": "request"}).status_int == 200
-    batch = ImportBatch(
-        entity="contact",
-        source="hubspot",
-        filename="contacts.csv",
-        stored_path="contacts.csv",
-        file_sha256="0" * 64,
-        as_of=utcnow(),
-    )
-    dbsession.add(batch)
-    dbsession.flush()
+    batch = make_import_batch()
     row = PreparedRow(
         number=1,
         values={"email": "jane.doe@example.com", "first_name": "Jane"},
@@ -166,21 +157,12 @@ def test_a_later_import_does_not_silently_recreate_the_person(admin, dbsession, 
     assert "allow_erased" in rejection.reasons["erased"]
 
 
-def test_erase_scrubs_the_rows_imports_rejected_for_the_person(admin, dbsession, jane):
-    from pivotal_core.dataquality.models import ImportBatch
-    from pivotal_core.db import utcnow
-
-    batch = ImportBatch(
-        entity="contact",
-        source="tradeshow",
-        filename="badge-scans.csv",
-        stored_path="badge-scans.csv",
-        file_sha256="0" * 64,
-        as_of=utcnow(),
-        mapping={"Mail": "email", "Tel": "mobile", "Who": "first_name"},
+def test_erase_scrubs_the_rows_imports_rejected_for_the_person(
+    admin, dbsession, jane, make_import_batch
+):
+    batch = make_import_batch(
+        source="tradeshow", mapping={"Mail": "email", "Tel": "mobile", "Who": "first_name"}
     )
-    dbsession.add(batch)
-    dbsession.flush()
     rows = [
         # Jane by her email in another spelling, by her mobile, and someone else.
         {"Mail": " JANE.DOE@Example.com", "Tel": "12", "Who": "Jane"},

@@ -19,9 +19,8 @@ from pivotal_core.dataquality.services import (
     undo_batch,
 )
 from pivotal_core.dataquality.uploads import clean_uploads
-from pivotal_core.db import new_transaction_manager, tm_session
 from pivotal_core.errors import NotFound
-from pivotal_core.jobs.queue import register_task, task_context
+from pivotal_core.jobs.queue import register_periodic, register_task, task_context
 
 CLEAN_UPLOADS_TASK = "dataquality.clean_uploads"
 
@@ -63,13 +62,7 @@ def register(huey: Any) -> None:
     register_task(huey, IMPORT_TASK, run_import)
     register_task(huey, UNDO_TASK, undo_import)
 
-    @huey.periodic_task(crontab(minute="0"), name=CLEAN_UPLOADS_TASK)
-    def clean_uploads_task() -> dict[str, Any]:
-        context = task_context(huey)
-        manager = new_transaction_manager()
-        with manager:
-            session = tm_session(context.session_factory, manager)
-            return clean_uploads(session, context.settings).as_dict()
+    def clean(session: Session) -> dict[str, Any]:
+        return clean_uploads(session, task_context(huey).settings).as_dict()
 
-    # Found by name like the tasks of register_task (tests run it on demand).
-    huey.__dict__.setdefault("pivotal_tasks", {})[CLEAN_UPLOADS_TASK] = clean_uploads_task
+    register_periodic(huey, CLEAN_UPLOADS_TASK, crontab(minute="0"), clean)

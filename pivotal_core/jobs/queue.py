@@ -118,6 +118,28 @@ def register_task(
     return tasks[name]
 
 
+def register_periodic(
+    huey: Huey, name: str, schedule: Callable[..., bool], work: Callable[[Session], Any]
+) -> Any:
+    """Run ``work(session)`` on ``schedule`` (a huey ``crontab``) in a transaction of its
+    own, with the plugins' hooks on the session; found by ``name`` like the tasks of
+    :func:`register_task`, so tests and the CLI can run it on demand. No job row: a
+    periodic task is housekeeping, logged by what it does."""
+
+    def periodic() -> Any:
+        context = task_context(huey)
+        manager = new_transaction_manager()
+        with manager:
+            session = tm_session(context.session_factory, manager)
+            session.info["pivotal.hooks"] = context.hooks
+            return work(session)
+
+    periodic.__name__ = name.replace(".", "_")
+    task = huey.periodic_task(schedule, name=name)(periodic)
+    huey.__dict__.setdefault("pivotal_tasks", {})[name] = task
+    return task
+
+
 def registered_task(huey: Huey, name: str) -> Any:
     """The task registered as ``name`` with :func:`register_task` (for enqueueing it)."""
     try:

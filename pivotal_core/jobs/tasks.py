@@ -8,8 +8,8 @@ from huey import crontab
 from sqlalchemy import delete
 
 from pivotal_core.authnz.models import LoginFailure, RefreshToken
-from pivotal_core.db import new_transaction_manager, tm_session, utcnow
-from pivotal_core.jobs.queue import task_context
+from pivotal_core.db import utcnow
+from pivotal_core.jobs.queue import register_periodic, task_context
 
 
 def prune_auth_records(session, window_seconds: int) -> dict[str, int]:
@@ -25,10 +25,7 @@ def prune_auth_records(session, window_seconds: int) -> dict[str, int]:
 
 
 def register(huey) -> None:
-    @huey.periodic_task(crontab(minute="*/15"), name="core.prune_auth_records")
-    def prune_auth_records_task() -> dict[str, int]:
-        context = task_context(huey)
-        manager = new_transaction_manager()
-        with manager:
-            session = tm_session(context.session_factory, manager)
-            return prune_auth_records(session, int(context.settings["auth.login_window"]))
+    def prune(session) -> dict[str, int]:
+        return prune_auth_records(session, int(task_context(huey).settings["auth.login_window"]))
+
+    register_periodic(huey, "core.prune_auth_records", crontab(minute="*/15"), prune)

@@ -281,8 +281,8 @@ def make_contact(dbsession):
 @pytest.fixture
 def make_import_batch(dbsession):
     """``make_import_batch(entity="contact", source="hubspot", as_of=None, dry_run=False,
-    **options)`` -> a committed import batch (its file is not needed: tests hand the
-    engine PreparedRows)."""
+    mapping=None, **options)`` -> a committed import batch (its file is not needed: tests
+    hand the engine PreparedRows)."""
     from pivotal_core.dataquality.services import create_batch
 
     def factory(
@@ -290,6 +290,7 @@ def make_import_batch(dbsession):
         source: str = "hubspot",
         as_of: Any = None,
         dry_run: bool = False,
+        mapping: dict[str, str | None] | None = None,
         **options: Any,
     ):
         batch = create_batch(
@@ -301,7 +302,7 @@ def make_import_batch(dbsession):
             stored_path="/nonexistent/test-import.csv",
             file_sha256="0" * 64,
             file_format={"kind": "csv", "headers": []},
-            mapping={},
+            mapping=mapping or {},
             options=options,
             as_of=as_of,
             dry_run=dry_run,
