@@ -17,7 +17,6 @@ caches and big files can be prepared by a pool of worker processes
 from __future__ import annotations
 
 import functools
-import gc
 import multiprocessing
 import os
 import re
@@ -427,10 +426,6 @@ _worker_preparer: RowPreparer | None = None
 def _start_worker(arguments: dict[str, Any]) -> None:
     global _worker_preparer
     _worker_preparer = RowPreparer(**arguments)
-    # A worker only turns cells into values: nothing it makes forms cycles worth the
-    # collector's walks over its caches (see upsert.fewer_collections).
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
 
 
 def _prepare_chunk(chunk: list[dict[str, str]]) -> list[tuple | None]:

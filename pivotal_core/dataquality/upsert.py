@@ -227,6 +227,10 @@ def import_rows(
                 checkpoint(total, done)
             if progress is not None:
                 progress(done, None, f"{done:,} rows imported")
+            del chunk
+            # Between chunks little is alive: a full collection is cheap here, and what
+            # cycles a chunk left behind do not pile up over a long import.
+            gc.collect()
     return total
 
 
