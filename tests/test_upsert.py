@@ -585,12 +585,14 @@ def test_a_failed_run_continues_after_its_last_committed_chunk(dbsession, make_i
         run_batch(dbsession, batch, rows, settings=SETTINGS)
 
 
+@pytest.mark.parametrize("others", [1, 3_000])
 def test_a_record_created_meanwhile_by_another_import_is_updated(
-    dbsession, make_contact, make_import_batch, monkeypatch
+    dbsession, make_contact, make_import_batch, monkeypatch, others
 ):
     """Another import commits the same email just after this one looked for it: the insert
     meets the live-email unique index, the chunk runs again and the row becomes an update
-    of that contact (no duplicate, no lost row)."""
+    of that contact (no duplicate, no lost row). With thousands of new rows behind it, COPY
+    may stop while they are still being built: none of them is lost either."""
     other = make_contact(email="race@acme.com", first_name="Rae", title=None)
     original = upsert._Database.rows
     lookups: list[int] = []
@@ -604,12 +606,12 @@ def test_a_record_created_meanwhile_by_another_import_is_updated(
 
     monkeypatch.setattr(upsert._Database, "rows", first_lookup_misses)
     batch = make_import_batch()
-    counts = run(
-        dbsession, batch, [row(2, email="race@acme.com", title="CEO"), row(3, email="x@y.com")]
-    )
+    rows = [row(2, email="race@acme.com", title="CEO")]
+    rows += [row(3 + n, email=f"x{n}@y.com") for n in range(others)]
+    counts = run(dbsession, batch, rows)
     assert lookups == [1]  # the contact was there, and the first attempt did not see it
-    assert (counts.created, counts.updated, counts.rows) == (1, 1, 2)
-    assert live(dbsession) == 2
+    assert (counts.created, counts.updated, counts.rows) == (others, 1, others + 1)
+    assert live(dbsession) == others + 1
     dbsession.refresh(other)
     assert (other.first_name, other.title) == ("Rae", "CEO")
     updates = [
