@@ -17,6 +17,7 @@ caches and big files can be prepared by a pool of worker processes
 from __future__ import annotations
 
 import functools
+import gc
 import multiprocessing
 import os
 import re
@@ -421,17 +422,29 @@ def _prepare_serially(
 # --------------------------------------------------------------------------- worker processes
 
 _worker_preparer: RowPreparer | None = None
+_worker_chunks = 0
+# A worker collects cyclic garbage itself every so many chunks (about 50,000 rows).
+COLLECT_EVERY = 25
 
 
 def _start_worker(arguments: dict[str, Any]) -> None:
     global _worker_preparer
     _worker_preparer = RowPreparer(**arguments)
+    # The collector would keep walking the caches of parsed values (tens of thousands of
+    # live objects) for garbage a worker hardly makes: it runs between chunks instead.
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
 
 
 def _prepare_chunk(chunk: list[dict[str, str]]) -> list[tuple | None]:
+    global _worker_chunks
     assert _worker_preparer is not None
     parts_of = _worker_preparer.parts
-    return [parts_of(cells) for cells in chunk]
+    prepared = [parts_of(cells) for cells in chunk]
+    _worker_chunks += 1
+    if _worker_chunks % COLLECT_EVERY == 0:
+        gc.collect()
+    return prepared
 
 
 def prepare_rows_parallel(
