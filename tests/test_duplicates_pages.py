@@ -609,12 +609,22 @@ def test_two_records_found_by_id_can_be_merged(steward, dbsession, make_contact)
 # ---------------------------------------------------------------- erase
 
 
-def test_erase_asks_first_naming_what_goes(steward, dbsession, make_contact):
+def test_erase_asks_first_naming_what_goes(steward, dbsession, make_contact, make_import_batch):
     keep = make_contact(first_name="Eve", last_name="Harsley", email="eve@example.org")
     gone = make_contact(first_name="Eve", last_name="Harsley", email="eve.h@example.org")
     from pivotal_core.dataquality.merge import merge_records
+    from pivotal_core.dataquality.models import ImportRejection
 
     merge_records(dbsession, Actor.system("test"), "contact", keep.id, gone.id)
+    batch = make_import_batch(mapping={"Email": "email", "Phone": "phone"})
+    dbsession.add(
+        ImportRejection(
+            batch_id=batch.id,
+            row_number=7,
+            reasons={"phone": "12 is not a valid phone number"},
+            raw={"Email": "Eve@Example.org", "Phone": "12"},
+        )
+    )
     dbsession.commit()
     keep_id, gone_id = keep.id, gone.id
     page = html(steward.get(f"/contacts/{keep.id}"))
@@ -630,6 +640,8 @@ def test_erase_asks_first_naming_what_goes(steward, dbsession, make_contact):
     assert f"contact {gone.id}" in dialog.select_one('[data-erase="merged"]').get_text()
     assert "email: eve@example.org" in dialog.select_one('[data-erase="identifiers"]').get_text()
     assert "merge, which can no longer be reverted" in dialog.get_text()
+    rejected = dialog.select_one('[data-erase="rejected-rows"]').get_text(" ", strip=True)
+    assert rejected.startswith("the cells of 1 row imports rejected")
     assert "keyed digests of the email addresses" in dialog.get_text()
 
     # Without a reason: refused beside the field, nothing erased.
@@ -650,6 +662,9 @@ def test_erase_asks_first_naming_what_goes(steward, dbsession, make_contact):
     assert reload(dbsession, Contact, gone_id) is None
     assert count(dbsession, ErasedIdentity, ErasedIdentity.kind == "email") == 2
     assert count(dbsession, ContactIdentifier) == 0
+    dbsession.expire_all()
+    scrubbed = dbsession.scalars(select(ImportRejection)).one()
+    assert scrubbed.raw == {"Email": "[erased]", "Phone": "[erased]"}
     assert steward.get(f"/contacts/{keep_id}/erase").status_int == 404
 
 

@@ -161,13 +161,17 @@ def test_erase_scrubs_the_rows_imports_rejected_for_the_person(
     admin, dbsession, jane, make_import_batch
 ):
     batch = make_import_batch(
-        source="tradeshow", mapping={"Mail": "email", "Tel": "mobile", "Who": "first_name"}
+        source="tradeshow",
+        mapping={"Mail": "email", "Tel": "mobile", "Who": "first_name", "In": "linkedin_url"},
     )
     rows = [
-        # Jane by her email in another spelling, by her mobile, and someone else.
-        {"Mail": " JANE.DOE@Example.com", "Tel": "12", "Who": "Jane"},
-        {"Mail": "not-an-email", "Tel": "(650) 253-0011", "Who": "J."},
-        {"Mail": "grace@navy.example", "Tel": "12", "Who": "Grace"},
+        # Jane by her email in another spelling, by her mobile (with an extension), by her
+        # LinkedIn URL in other case; then someone else, with Jane's number's digits
+        # inside a longer one.
+        {"Mail": "Jane <JANE.DOE@Example.com>", "Tel": "12", "Who": "Jane", "In": ""},
+        {"Mail": "not-an-email", "Tel": "(650) 253-0011 x7", "Who": "J.", "In": ""},
+        {"Mail": "", "Tel": "12", "Who": "J", "In": "linkedin.com/in/JaneDoe-42"},
+        {"Mail": "grace@navy.example", "Tel": "+44 20 2530 0119", "Who": "Grace", "In": ""},
     ]
     for number, raw in enumerate(rows, start=2):
         dbsession.add(
@@ -182,7 +186,7 @@ def test_erase_scrubs_the_rows_imports_rejected_for_the_person(
 
     res = admin.post(f"{API}/contacts/{jane['id']}/erase", {"reason": "request #9"})
     assert res.status_int == 200, res.text
-    assert res.json["rejected_rows"] == 2
+    assert res.json["rejected_rows"] == 3
 
     dbsession.expire_all()
     kept = {
@@ -191,10 +195,9 @@ def test_erase_scrubs_the_rows_imports_rejected_for_the_person(
             select(ImportRejection).where(ImportRejection.batch_id == batch.id)
         )
     }
-    erased = dict.fromkeys(("Mail", "Tel", "Who"), "[erased]")
-    assert kept[2] == (erased, {"mobile": "[erased]"})
-    assert kept[3] == (erased, {"mobile": "[erased]"})
-    assert kept[4] == (rows[2], {"mobile": "12 is not a valid phone number"})
+    erased = dict.fromkeys(("Mail", "Tel", "Who", "In"), "[erased]")
+    assert kept[2] == kept[3] == kept[4] == (erased, {"mobile": "[erased]"})
+    assert kept[5] == (rows[3], {"mobile": f"{rows[3]['Tel']} is not a valid phone number"})
 
 
 def test_erase_takes_every_record_merged_into_the_person(admin, dbsession, jane, make_contact):

@@ -10,9 +10,11 @@ creating them again; an import that meets them rejects the row without keeping i
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -220,14 +222,40 @@ def _scrub_merges(session: Session, ids: set[int], secrets: set[str]) -> None:
             event.new_value = ERASED
 
 
-def _scrub_rejections(session: Session, identities: set[tuple[str, str]]) -> int:
-    """Rows contact imports rejected that name the person (a cell of an email, phone,
-    mobile or LinkedIn column normalizing to one of theirs) keep their headers and the
-    fields they were rejected for, not their cells or the reasons' words; returns how many.
-    National phone numbers are read as the erase reads them (in the US plan)."""
+def _rejections_naming(session: Session, identities: set[tuple[str, str]]) -> list[int]:
+    """Ids of the rows contact imports rejected that name the person: a cell of an email,
+    phone, mobile or LinkedIn column normalizing to one of their identities. National
+    phone numbers are read as the erase reads them (in the US plan)."""
     if not identities:
-        return 0
-    scrubbed = 0
+        return []
+
+    # A cell is normalized (a phone number takes tens of µs) only when it holds a telling
+    # piece of an identity: an email's local part, a number's last 7 digits, a LinkedIn
+    # URL's last segment (compared case-folded, NFC, percent-decoded, as normalizing does).
+    def folded(text: str) -> str:
+        return unicodedata.normalize("NFC", unquote(text)).lower()
+
+    clues: dict[str, set[str]] = {kind: set() for kind in IDENTITY_KINDS}
+    for kind, value in identities:
+        if kind == "email":
+            clues[kind].add(folded(value.split("@", 1)[0]))
+        elif kind == "phone":
+            clues[kind].add(value[-7:])
+        else:
+            clues[kind].add(folded(value.rstrip("/").rsplit("/", 1)[-1]))
+
+    def names_them(kind: str, cell: str) -> bool:
+        if kind == "phone" and any(c.isalpha() for c in cell):
+            hinted = bool(clues[kind])  # a vanity number (1-800-FLOWERS): parse it
+        elif kind == "phone":
+            digits = "".join(c for c in cell if c.isdigit())
+            hinted = any(clue in digits for clue in clues[kind])
+        else:
+            text = folded(cell)
+            hinted = any(clue in text for clue in clues[kind])
+        return hinted and (kind, normalized_identity(kind, cell)) in identities
+
+    found: list[int] = []
     batches = session.execute(
         select(ImportBatch.id, ImportBatch.mapping).where(ImportBatch.entity == ENTITY)
     ).all()
@@ -250,15 +278,23 @@ def _scrub_rejections(session: Session, identities: set[tuple[str, str]]) -> int
                 isinstance(cell := cells.get(header), str)
                 and cell
                 and cell != ERASED
-                and (kind, normalized_identity(kind, cell)) in identities
+                and names_them(kind, cell)
                 for header, kind in columns.items()
             ):
                 continue
-            rejection = session.get(ImportRejection, rejection_id)
-            rejection.raw = dict.fromkeys(cells, ERASED)
-            rejection.reasons = dict.fromkeys(rejection.reasons or {}, ERASED)
-            scrubbed += 1
-    return scrubbed
+            found.append(rejection_id)
+    return found
+
+
+def _scrub_rejections(session: Session, identities: set[tuple[str, str]]) -> int:
+    """The rejected rows that name the person keep their headers and the fields they were
+    rejected for, not their cells or the reasons' words; returns how many."""
+    found = _rejections_naming(session, identities)
+    for rejection_id in found:
+        rejection = session.get(ImportRejection, rejection_id)
+        rejection.raw = dict.fromkeys(rejection.raw or {}, ERASED)
+        rejection.reasons = dict.fromkeys(rejection.reasons or {}, ERASED)
+    return len(found)
 
 
 def _keep_digests(
@@ -298,6 +334,7 @@ class ErasePreview:
     audit_events: int  # events whose values are scrubbed
     merges: int  # merges that can no longer be reverted
     candidates: int  # duplicate pairs removed
+    rejected_rows: int = 0  # rows imports rejected that name the person, scrubbed
 
 
 def preview_erase(session: Session, contact_id: int) -> ErasePreview:
@@ -316,11 +353,12 @@ def preview_erase(session: Session, contact_id: int) -> ErasePreview:
         .where(ContactIdentifier.contact_id.in_(ids))
         .order_by(ContactIdentifier.kind, ContactIdentifier.value)
     ).all()
+    identities = _identities(session, people)
     return ErasePreview(
         contact=contact,
         contacts=people,
         identifiers=[(kind, value) for kind, value in identifiers],
-        identity_kinds=sorted({kind for kind, _ in _identities(session, people)}),
+        identity_kinds=sorted({kind for kind, _ in identities}),
         audit_events=count(AuditEvent, AuditEvent.entity == ENTITY, AuditEvent.entity_id.in_(ids)),
         merges=count(
             Merge, Merge.entity == ENTITY, or_(Merge.survivor_id.in_(ids), Merge.merged_id.in_(ids))
@@ -330,6 +368,7 @@ def preview_erase(session: Session, contact_id: int) -> ErasePreview:
             DuplicateCandidate.entity == ENTITY,
             or_(DuplicateCandidate.record_a.in_(ids), DuplicateCandidate.record_b.in_(ids)),
         ),
+        rejected_rows=len(_rejections_naming(session, identities)),
     )
 
 
