@@ -32,11 +32,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
 from bench.database import DEFAULT_DATABASE_URL, psycopg_conninfo, read_marker
 from bench.load_clients import CONTACTS_PATH, CURSOR_PAGES, PAGE_SIZE, SORT_ORDERS
-from bench.phases import NOISE_LIMIT_PERCENT, PhaseResult, describe, percent, run_phase, say
+from bench.phases import (
+    NOISE_LIMIT_PERCENT,
+    PhaseResult,
+    describe,
+    percent,
+    run_phase,
+    run_reporting_errors,
+    say,
+)
 from bench.report import REPO_ROOT, Figure, format_table, write_results
 from bench.server import (
     SERVER_WORKERS,
@@ -229,17 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def execute(options: Options) -> int:
     """Run, print the table, write the JSON; 0 when every budget holds, else 1."""
-    try:
-        figures, payload = run(options)
-    except BenchmarkError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except psycopg.Error as error:
-        print(f"error: the benchmark database: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted; the server was stopped", file=sys.stderr)
-        return 130
+    outcome = run_reporting_errors(run, options, "interrupted; the server was stopped")
+    if isinstance(outcome, int):
+        return outcome
+    figures, payload = outcome
     print(format_table("Contacts list API (DESIGN.md section 12)", figures))
     noisy = [name for name, phase in payload["phases"].items()
              if phase["cpu"]["other"] > NOISE_LIMIT_PERCENT]

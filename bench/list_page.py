@@ -59,7 +59,6 @@ import psycopg
 from bench import database
 from bench.database import psycopg_conninfo, read_marker, with_dbname
 from bench.dataset import add_dataset_arguments, load_data, schema_problem
-from bench.generate import LoadError
 from bench.load_clients import HTML_ROW, PAGE_SIZE, BodyCheck
 from bench.phases import (
     NOISE_LIMIT_PERCENT,
@@ -68,6 +67,7 @@ from bench.phases import (
     describe,
     percent,
     run_phase,
+    run_reporting_errors,
     say,
 )
 from bench.report import REPO_ROOT, RESULTS_DIR, Figure, format_table, write_results
@@ -702,20 +702,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def execute(options: Options) -> int:
     """Run, print the table, write the JSON; 0 when every budget holds, else 1."""
-    try:
-        figures, payload = run(options)
-    except BenchmarkError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except LoadError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except psycopg.Error as error:
-        print(f"error: the benchmark database: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted; the server was stopped", file=sys.stderr)
-        return 130
+    outcome = run_reporting_errors(run, options, "interrupted; the server was stopped")
+    if isinstance(outcome, int):
+        return outcome
+    figures, payload = outcome
     dataset = payload.get("dataset") or {}
     print(format_table(
         f"Contacts list page, staff UI ({dataset.get('contacts', '?'):,} contacts, "
