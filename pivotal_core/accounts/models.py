@@ -8,6 +8,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from pivotal_core.db import Base, IdMixin, JSONValue, SoftDeleteMixin, TimestampMixin
+from pivotal_core.provenance import ProvenanceJSON
 
 
 class Account(IdMixin, TimestampMixin, SoftDeleteMixin, Base):
@@ -36,7 +37,7 @@ class Account(IdMixin, TimestampMixin, SoftDeleteMixin, Base):
     tags: Mapped[list[str]] = mapped_column(JSONValue, default=list)
     custom_fields: Mapped[dict[str, Any]] = mapped_column(JSONValue, default=dict)
     # {field: {"source": ..., "batch": ..., "at": iso timestamp}}
-    field_provenance: Mapped[dict[str, Any]] = mapped_column(JSONValue, default=dict)
+    field_provenance: Mapped[dict[str, Any]] = mapped_column(ProvenanceJSON(), default=dict)
     # Set when the record was merged into another: the survivor (see record_redirects).
     merged_into_id: Mapped[int | None] = mapped_column(BigInteger)
 

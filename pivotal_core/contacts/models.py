@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from pivotal_core.accounts.models import Account
 from pivotal_core.db import Base, IdMixin, JSONValue, SoftDeleteMixin, TimestampMixin
+from pivotal_core.provenance import ProvenanceJSON
 
 SENIORITIES = ("c_level", "vp", "director", "manager", "senior", "entry", "other")
 
@@ -36,7 +37,7 @@ class Contact(IdMixin, TimestampMixin, SoftDeleteMixin, Base):
     timezone: Mapped[str | None] = mapped_column(String(64))
     tags: Mapped[list[str]] = mapped_column(JSONValue, default=list)
     custom_fields: Mapped[dict[str, Any]] = mapped_column(JSONValue, default=dict)
-    field_provenance: Mapped[dict[str, Any]] = mapped_column(JSONValue, default=dict)
+    field_provenance: Mapped[dict[str, Any]] = mapped_column(ProvenanceJSON(), default=dict)
     # Set when the record was merged into another: the survivor (see record_redirects).
     merged_into_id: Mapped[int | None] = mapped_column(BigInteger)
 

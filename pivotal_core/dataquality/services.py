@@ -530,7 +530,8 @@ class _Undo:
         else:
             stmt = text(
                 f"SELECT id FROM {table.name} WHERE EXISTS (SELECT 1 FROM "
-                "json_each(field_provenance) AS p WHERE json_extract(p.value, '$.batch') = :b)"
+                "json_each(field_provenance) AS p WHERE "
+                "CASE WHEN p.type = 'object' THEN json_extract(p.value, '$.batch') END = :b)"
             )
         return set(self.session.scalars(stmt, {"b": self.batch_id}))
 

@@ -60,6 +60,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeDecorator
 
 from pivotal_core.accounts import services as account_services
 from pivotal_core.accounts.models import Account
@@ -81,6 +82,7 @@ from pivotal_core.dataquality.survivorship import (
 )
 from pivotal_core.db import utcnow
 from pivotal_core.normalize import NormalizationError, company_match_key, email_domain
+from pivotal_core.provenance import compact, ref_of
 from pivotal_core.records import LIST_FIELDS, provenance_entry
 
 __all__ = [
@@ -321,6 +323,8 @@ def _lock_key(kind: str, value: str) -> int:
 def _pg_array_type(column: Any) -> tuple[str, bool]:
     """``(element type, is_json)`` of a column for ``unnest``."""
     kind = column.type
+    if isinstance(kind, TypeDecorator):
+        kind = kind.impl_instance
     if isinstance(kind, JSON):
         return "jsonb", True
     if isinstance(kind, BigInteger | Integer):
@@ -1417,7 +1421,7 @@ class _Importer:
     def _patch_columns(self) -> dict[str, str]:
         if not self.db.pg:
             return {}
-        return {"field_provenance": "patch", "custom_fields": "patch"}
+        return {"custom_fields": "patch"}
 
     def _creatable(self, targets: list[_Target], outcome: _Outcome) -> list[_Target]:
         """New records need an email or a name (contacts), a name (accounts)."""
@@ -1501,11 +1505,14 @@ class _Importer:
                 record[name] = new
         if self.entity == "account" and "name" in changes:
             record["name_key"] = company_match_key(changes["name"][1]) or ""
+        provenance = {**state["field_provenance"], **patch}
         if self.db.pg:
-            record["field_provenance"] = self._provenance(sorted(patch))
+            # The whole object, in its stored form (the UPDATE checks the row version, so
+            # the provenance read is the one it replaces): no entry outlives its fields.
+            record["field_provenance"] = _RawJSON(_encode(compact(provenance)))
             record["custom_fields"] = _json(custom) if custom else "{}"
         else:
-            record["field_provenance"] = {**state["field_provenance"], **patch}
+            record["field_provenance"] = provenance
             existing_custom = {
                 k[len(CUSTOM) :]: v for k, v in state.items() if k.startswith(CUSTOM)
             }
@@ -1569,16 +1576,25 @@ class _Importer:
         return inserted
 
     def _provenance(self, names: Iterable[str]) -> Any:
-        """Provenance of ``names`` set by this batch: an object (SQLite) or its JSON text,
-        built from the entry encoded once (PostgreSQL)."""
+        """Provenance of ``names`` set by this batch: an object (SQLite) or the JSON text of
+        its stored form (PostgreSQL; see pivotal_core.provenance), built from the entry
+        encoded once."""
         if self.db.pg:
             # Records of a chunk set a handful of different field sets: each is encoded once.
             key = tuple(names)
             found = self._provenance_texts.get(key)
             if found is None:
-                encoded = self.entry_json
-                text_ = "{" + ",".join(f"{_encode_str(n)}:{encoded}" for n in key) + "}"
-                found = self._provenance_texts[key] = _RawJSON(text_)
+                ref = ref_of(self.entry)
+                if ref is None or not key:
+                    encoded = self.entry_json
+                    parts = [f"{_encode_str(n)}:{encoded}" for n in key]
+                else:
+                    value = _encode_str(ref)
+                    parts = [
+                        f"{value}:{self.entry_json}",
+                        *(f"{_encode_str(n)}:{value}" for n in key),
+                    ]
+                found = self._provenance_texts[key] = _RawJSON("{" + ",".join(parts) + "}")
             return found
         return dict.fromkeys(names, self.entry)
 
