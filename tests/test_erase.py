@@ -3,7 +3,10 @@ keyed digests kept so a later import recognises the person in any spelling."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +17,8 @@ from pivotal_core.audit.services import Actor, field_changes
 from pivotal_core.authnz.permissions import Role
 from pivotal_core.contacts.models import Contact, ContactIdentifier
 from pivotal_core.contacts.services import update_contact
-from pivotal_core.dataquality.erase import erase_contact, is_erased
+from pivotal_core.dataquality.erase import erase_contact, is_erased, preview_erase
+from pivotal_core.dataquality.files import FileFormat, read_rows, sniff
 from pivotal_core.dataquality.identity import identity_digest
 from pivotal_core.dataquality.merge import merge_records, revert_merge
 from pivotal_core.dataquality.models import (
@@ -23,6 +27,7 @@ from pivotal_core.dataquality.models import (
     Merge,
     RecordRedirect,
 )
+from pivotal_core.dataquality.storage import store_upload
 from pivotal_core.errors import NotFound, ValidationFailed
 from pivotal_core.testing.fixtures import TEST_SECRET
 
@@ -102,6 +107,8 @@ def test_erase_leaves_no_personal_data_and_keeps_digests(admin, login, dbsession
         "erased_contacts": [jane["id"]],
         "identities": 4,
         "rejected_rows": 0,
+        "import_files": 0,
+        "import_file_rows": 0,
     }
     assert {row.old_value for row in rows if row.action != "erase"} == {"[erased]"}
 
@@ -198,6 +205,94 @@ def test_erase_scrubs_the_rows_imports_rejected_for_the_person(
     erased = dict.fromkeys(("Mail", "Tel", "Who", "In"), "[erased]")
     assert kept[2] == kept[3] == kept[4] == (erased, {"mobile": "[erased]"})
     assert kept[5] == (rows[3], {"mobile": f"{rows[3]['Tel']} is not a valid phone number"})
+
+
+# A contact file as people export it: Latin-1, semicolons, a line break inside a cell, a
+# blank line. Rows 3 and 6 are Jane (another spelling of her email; her mobile).
+LEADS = [
+    ["Mail", "Tel", "Who", "Notes"],
+    ["grace@navy.example", "+44 20 7946 0018", "Grace", "met at the fair\nsecond line"],
+    ["JANE.DOE@example.com", "", "Jane", "wants a demo"],
+    ["ada@analytical.example", "(650) 253-0099", "Ada", "Zürich office"],
+    [],
+    ["", "650.253.0011", "J. D.", "call back"],
+    ["alan@turing.example", "", "Alan", ""],
+]
+
+
+def _kept_file(imports_dir, kind: str) -> str:
+    """Store LEADS as an upload is stored; returns its path."""
+    if kind == "csv":
+        lines = [";".join(f'"{c}"' if "\n" in c else c for c in row) for row in LEADS]
+        data = ("\r\n".join(lines) + "\r\n").encode("latin-1")
+    else:
+        from openpyxl import Workbook
+
+        workbook = Workbook()
+        sheet = workbook.active
+        sheet.title = "Leads"
+        for row in LEADS:
+            sheet.append(row or [None])
+        workbook.create_sheet("Other").append(["Jane's twin", "jane.doe@example.com"])
+        buffer = io.BytesIO()
+        workbook.save(buffer)
+        data = buffer.getvalue()
+    path, _ = store_upload(
+        {"dataquality.imports_dir": str(imports_dir)}, io.BytesIO(data), f"leads.{kind}"
+    )
+    return path
+
+
+def _rows(path: str, file_format: dict[str, Any]) -> dict[int, dict[str, str]]:
+    return dict(read_rows(path, FileFormat.from_dict(file_format)))
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_erase_empties_the_persons_rows_in_kept_import_files(
+    admin, dbsession, jane, make_import_batch, imports_dir, kind
+):
+    mapping = {"Mail": "email", "Tel": "mobile", "Who": "first_name", "Notes": None}
+    path = _kept_file(imports_dir, kind)
+    file_format = sniff(path).as_dict()
+    before = _rows(path, file_format)
+    assert sorted(before) == [2, 3, 4, 6, 7]
+    # The batch and its repeat run share the file; another file does not name Jane.
+    batches = [make_import_batch(source="fair", mapping=mapping) for _ in range(2)]
+    other = make_import_batch(source="web", mapping=mapping)
+    other_path, _ = store_upload(
+        {"dataquality.imports_dir": str(imports_dir)},
+        io.BytesIO(b"Mail,Tel,Who,Notes\r\nada@analytical.example,,Ada,\r\n"),
+        "web.csv",
+    )
+    for batch, stored in [*((b, path) for b in batches), (other, other_path)]:
+        batch.stored_path = stored
+        batch.file_format = sniff(stored).as_dict()
+    dbsession.commit()
+    assert preview_erase(dbsession, jane["id"]).stored_files == 2
+
+    res = admin.post(f"{API}/contacts/{jane['id']}/erase", {"reason": "request #10"})
+    assert res.status_int == 200, res.text
+    assert (res.json["import_files"], res.json["import_file_rows"]) == (1, 2)
+
+    dbsession.expire_all()
+    for batch in batches:
+        dbsession.refresh(batch)
+    new_path = batches[0].stored_path
+    assert {b.stored_path for b in batches} == {new_path} and new_path != path
+    assert not Path(path).exists()  # the old file went with the commit
+    data = Path(new_path).read_bytes()
+    assert batches[0].file_sha256 == hashlib.sha256(data).hexdigest()
+    for secret in (b"jane", b"JANE", b"253-0011", b"253.0011", b"J. D."):
+        assert secret not in data
+    # Every other row reads as before, at its number; Jane's rows are empty (skipped).
+    after = _rows(new_path, batches[0].file_format)
+    assert after == {n: cells for n, cells in before.items() if n not in (3, 6)}
+    assert batches[0].file_format["kind"] == "csv"
+    assert batches[0].file_format["headers"] == LEADS[0]
+    dbsession.refresh(other)
+    assert other.stored_path == other_path and Path(other_path).exists()
+    erase_event = dbsession.scalars(select(AuditEvent).where(AuditEvent.action == "erase")).one()
+    assert erase_event.new_value["import_file_rows"] == 2
 
 
 def test_erase_takes_every_record_merged_into_the_person(admin, dbsession, jane, make_contact):

@@ -208,6 +208,12 @@ class EraseOutput(colander.MappingSchema):
     rejected_rows = colander.SchemaNode(
         Integer(), description="rows imports had rejected that named the person, scrubbed"
     )
+    import_files = colander.SchemaNode(
+        Integer(), description="import files kept for repeat runs, rewritten without the person"
+    )
+    import_file_rows = colander.SchemaNode(
+        Integer(), description="rows of those files that named the person, emptied"
+    )
 
 
 # ---------------------------------------------------------------- JSON shapes
@@ -352,6 +358,8 @@ def erase_view(request: Request) -> dict[str, Any]:
             for row in result.identities
         ],
         "rejected_rows": result.rejected_rows,
+        "import_files": result.import_files,
+        "import_file_rows": result.import_file_rows,
     }
 
 

@@ -2,26 +2,35 @@
 
 The contact (with every record merged into it) and its identifiers are hard-deleted, the
 values in their audit events and the cells of rows imports rejected that name the person
-are replaced by ``"[erased]"`` (field names, headers and times stay), and only keyed
-digests of the email, phone numbers and LinkedIn URL remain, in ``erased_identities``, so
-that an import can tell the person was erased (:func:`is_erased`) instead of silently
-creating them again; an import that meets them rejects the row without keeping its cells.
+are replaced by ``"[erased]"`` (field names, headers and times stay), the import files
+kept for repeat runs are rewritten with the cells of the rows naming them emptied, and
+only keyed digests of the email, phone numbers and LinkedIn URL remain, in
+``erased_identities``, so that an import can tell the person was erased
+(:func:`is_erased`) instead of silently creating them again; an import that meets them
+rejects the row without keeping its cells.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import io
+import json
+import tempfile
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import event as orm_event
 from sqlalchemy.orm import Session
 
 from pivotal_core.audit.models import AuditEvent
 from pivotal_core.audit.services import RECORD, Actor, record_changes
 from pivotal_core.contacts.models import Contact, ContactIdentifier
+from pivotal_core.dataquality.files import FileFormat, FileProblem, read_rows, write_blanked_csv
 from pivotal_core.dataquality.identity import (
     CONTACT_IDENTITY_FIELDS,
     IDENTITY_KINDS,
@@ -35,6 +44,7 @@ from pivotal_core.dataquality.models import (
     Merge,
     RecordRedirect,
 )
+from pivotal_core.dataquality.storage import store_upload
 from pivotal_core.db import utcnow
 from pivotal_core.errors import NotFound, ValidationFailed
 from pivotal_core.normalize import (
@@ -222,12 +232,10 @@ def _scrub_merges(session: Session, ids: set[int], secrets: set[str]) -> None:
             event.new_value = ERASED
 
 
-def _rejections_naming(session: Session, identities: set[tuple[str, str]]) -> list[int]:
-    """Ids of the rows contact imports rejected that name the person: a cell of an email,
-    phone, mobile or LinkedIn column normalizing to one of their identities. National
-    phone numbers are read as the erase reads them (in the US plan)."""
-    if not identities:
-        return []
+def _identity_matcher(identities: set[tuple[str, str]]) -> Callable[[str, str], bool]:
+    """``names_them(kind, cell)``: whether a cell of an email, phone or LinkedIn column
+    normalizes to one of ``identities``. National phone numbers are read as the erase reads
+    them (in the US plan)."""
 
     # A cell is normalized (a phone number takes tens of µs) only when it holds a telling
     # piece of an identity: an email's local part, a number's last 7 digits, a LinkedIn
@@ -255,16 +263,43 @@ def _rejections_naming(session: Session, identities: set[tuple[str, str]]) -> li
             hinted = any(clue in text for clue in clues[kind])
         return hinted and (kind, normalized_identity(kind, cell)) in identities
 
+    return names_them
+
+
+def _identity_columns(mapping: Mapping[str, Any] | None) -> dict[str, str]:
+    """``{header: identity kind}`` of the columns a contact import's mapping reads an
+    email, phone, mobile or LinkedIn URL from."""
+    return {
+        header: CONTACT_IDENTITY_FIELDS[name]
+        for header, name in (mapping or {}).items()
+        if name in CONTACT_IDENTITY_FIELDS
+    }
+
+
+def _names_them(
+    cells: Mapping[str, Any], columns: Mapping[str, str], names_them: Callable[[str, str], bool]
+) -> bool:
+    return any(
+        isinstance(cell := cells.get(header), str)
+        and cell
+        and cell != ERASED
+        and names_them(kind, cell)
+        for header, kind in columns.items()
+    )
+
+
+def _rejections_naming(session: Session, identities: set[tuple[str, str]]) -> list[int]:
+    """Ids of the rows contact imports rejected that name the person (see
+    :func:`_identity_matcher`)."""
+    if not identities:
+        return []
+    names_them = _identity_matcher(identities)
     found: list[int] = []
     batches = session.execute(
         select(ImportBatch.id, ImportBatch.mapping).where(ImportBatch.entity == ENTITY)
     ).all()
     for batch_id, mapping in batches:
-        columns = {
-            header: CONTACT_IDENTITY_FIELDS[name]
-            for header, name in (mapping or {}).items()
-            if name in CONTACT_IDENTITY_FIELDS
-        }
+        columns = _identity_columns(mapping)
         if not columns:
             continue
         rows = session.execute(
@@ -273,16 +308,8 @@ def _rejections_naming(session: Session, identities: set[tuple[str, str]]) -> li
             )
         ).all()
         for rejection_id, raw in rows:
-            cells = raw if isinstance(raw, dict) else {}
-            if not any(
-                isinstance(cell := cells.get(header), str)
-                and cell
-                and cell != ERASED
-                and names_them(kind, cell)
-                for header, kind in columns.items()
-            ):
-                continue
-            found.append(rejection_id)
+            if isinstance(raw, dict) and _names_them(raw, columns, names_them):
+                found.append(rejection_id)
     return found
 
 
@@ -295,6 +322,107 @@ def _scrub_rejections(session: Session, identities: set[tuple[str, str]]) -> int
         rejection.raw = dict.fromkeys(rejection.raw or {}, ERASED)
         rejection.reasons = dict.fromkeys(rejection.reasons or {}, ERASED)
     return len(found)
+
+
+@dataclass
+class _StoredFile:
+    """A kept import file as contact batches read it (a workbook may be read at several
+    sheets): the batches and the identity columns their mappings read."""
+
+    path: str
+    file_format: dict[str, Any]
+    batch_ids: list[int] = dataclasses.field(default_factory=list)
+    columns: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+def _stored_files(session: Session) -> dict[str, list[_StoredFile]]:
+    """The files kept for contact imports that are still there, by path."""
+    found: dict[str, dict[str, _StoredFile]] = {}
+    rows = session.execute(
+        select(
+            ImportBatch.id, ImportBatch.stored_path, ImportBatch.file_format, ImportBatch.mapping
+        )
+        .where(ImportBatch.entity == ENTITY)
+        .order_by(ImportBatch.id)
+    )
+    for batch_id, path, file_format, mapping in rows:
+        if not path or not Path(path).is_file():
+            continue
+        way = json.dumps(file_format or {}, sort_keys=True)
+        stored = found.setdefault(path, {}).setdefault(way, _StoredFile(path, file_format or {}))
+        stored.batch_ids.append(batch_id)
+        stored.columns.update(_identity_columns(mapping))
+    return {path: list(ways.values()) for path, ways in found.items()}
+
+
+def _rows_naming(stored: _StoredFile, names_them: Callable[[str, str], bool]) -> set[int]:
+    """Numbers of the rows of a kept file that name the person (up to where it can be
+    read: past bytes not in its encoding, no import read it either)."""
+    found: set[int] = set()
+    if not stored.columns:
+        return found
+    try:
+        for number, cells in read_rows(stored.path, FileFormat.from_dict(stored.file_format)):
+            if _names_them(cells, stored.columns, names_them):
+                found.add(number)
+    except FileProblem:
+        pass
+    return found
+
+
+def _scrub_files(session: Session, identities: set[tuple[str, str]]) -> tuple[int, int]:
+    """Rewrite each kept contact import file with rows that name the person (as CSV, the
+    cells of those rows emptied, every row keeping its number, so rejected rows and repeat
+    runs still line up); its batches read the new file. The old files are removed once the
+    transaction commits. Returns ``(files, rows)`` rewritten and emptied."""
+    if not identities:
+        return 0, 0
+    names_them = _identity_matcher(identities)
+    files = rows = 0
+    replaced: set[str] = set()
+    written: set[str] = set()
+    for path, ways in _stored_files(session).items():
+        named = [_rows_naming(way, names_them) for way in ways]
+        if not any(named):
+            continue
+        # Every way the file is read gets a copy of its own, so the old file can go.
+        for way, blank in zip(ways, named, strict=True):
+            new_path, digest, new_format = _rewrite(way, blank)
+            session.execute(
+                update(ImportBatch)
+                .where(ImportBatch.id.in_(way.batch_ids))
+                .values(stored_path=new_path, file_sha256=digest, file_format=new_format)
+                .execution_options(synchronize_session="fetch")
+            )
+            written.add(new_path)
+            rows += len(blank)
+        files += 1
+        replaced.add(path)
+    stale = replaced - written
+    if stale:
+
+        def remove(_session: Session) -> None:
+            for path in stale:
+                Path(path).unlink(missing_ok=True)
+
+        orm_event.listen(session, "after_commit", remove, once=True)
+    return files, rows
+
+
+def _rewrite(stored: _StoredFile, blank: set[int]) -> tuple[str, str, dict[str, Any]]:
+    """Write ``stored`` again with the rows numbered in ``blank`` emptied, next to it."""
+    folder = Path(stored.path).parent
+    with tempfile.TemporaryFile(dir=folder) as spool:
+        text = io.TextIOWrapper(spool, encoding="utf-8", newline="")
+        new_format = write_blanked_csv(
+            stored.path, FileFormat.from_dict(stored.file_format), blank, text
+        )
+        text.flush()
+        text.detach()
+        spool.seek(0)
+        settings = {"dataquality.imports_dir": str(folder)}
+        new_path, digest = store_upload(settings, spool, "erased.csv")
+    return new_path, digest, new_format.as_dict()
 
 
 def _keep_digests(
@@ -335,6 +463,7 @@ class ErasePreview:
     merges: int  # merges that can no longer be reverted
     candidates: int  # duplicate pairs removed
     rejected_rows: int = 0  # rows imports rejected that name the person, scrubbed
+    stored_files: int = 0  # kept contact import files searched for the person's rows
 
 
 def preview_erase(session: Session, contact_id: int) -> ErasePreview:
@@ -369,6 +498,7 @@ def preview_erase(session: Session, contact_id: int) -> ErasePreview:
             or_(DuplicateCandidate.record_a.in_(ids), DuplicateCandidate.record_b.in_(ids)),
         ),
         rejected_rows=len(_rejections_naming(session, identities)),
+        stored_files=len(_stored_files(session)),
     )
 
 
@@ -377,6 +507,8 @@ class Erasure:
     contact_ids: list[int]
     identities: list[ErasedIdentity]
     rejected_rows: int = 0  # rows imports rejected that were scrubbed
+    import_files: int = 0  # kept import files rewritten without the person's cells
+    import_file_rows: int = 0  # rows of those files emptied
 
 
 def erase_contact(
@@ -435,6 +567,7 @@ def erase_person(
             )
     _scrub_merges(session, ids, secrets)
     rejected_rows = _scrub_rejections(session, identities)
+    import_files, import_file_rows = _scrub_files(session, identities)
     session.execute(
         delete(RecordRedirect).where(
             RecordRedirect.entity == ENTITY,
@@ -470,12 +603,20 @@ def erase_person(
                     "erased_contacts": sorted(ids),
                     "identities": len(kept),
                     "rejected_rows": rejected_rows,
+                    "import_files": import_files,
+                    "import_file_rows": import_file_rows,
                 },
             )
         },
     )
     session.flush()
-    return Erasure(contact_ids=sorted(ids), identities=kept, rejected_rows=rejected_rows)
+    return Erasure(
+        contact_ids=sorted(ids),
+        identities=kept,
+        rejected_rows=rejected_rows,
+        import_files=import_files,
+        import_file_rows=import_file_rows,
+    )
 
 
 __all__ = [

@@ -9,10 +9,10 @@ import csv
 import datetime as dt
 import io
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from pivotal_core.errors import Unprocessable
 
@@ -478,10 +478,33 @@ def read_rows(path: str | Path, fmt: FileFormat) -> Iterator[tuple[int, dict[str
 
 
 def _read_csv(path: Path, fmt: FileFormat) -> Iterator[tuple[int, dict[str, str]]]:
-    if csv.field_size_limit() < _MAX_FIELD_CHARS:
-        csv.field_size_limit(_MAX_FIELD_CHARS)
     headers = fmt.headers
     width = len(headers)
+    for number, record in _csv_records(path, fmt):
+        if number <= fmt.header_row:
+            continue
+        if isinstance(record, _Unreadable):
+            yield number, _unreadable_row(headers, record.error, record.first, record.last)
+        elif len(record) == width and max(map(len, record), default=0) <= MAX_CELL_CHARS:
+            if any(record):
+                yield number, dict(zip(headers, record, strict=True))
+        elif (cells := _ragged_row(headers, record)) is not None:
+            yield number, cells
+
+
+@dataclass(frozen=True)
+class _Unreadable:
+    """A CSV record the reader refused: why, and the lines of the file it spans."""
+
+    error: csv.Error
+    first: int
+    last: int
+
+
+def _csv_records(path: Path, fmt: FileFormat) -> Iterator[tuple[int, list[str] | _Unreadable]]:
+    """Every record of a CSV file, numbered from 1 (the header row's included)."""
+    if csv.field_size_limit() < _MAX_FIELD_CHARS:
+        csv.field_size_limit(_MAX_FIELD_CHARS)
     number = 0
     with path.open("r", encoding=fmt.encoding or "utf-8", newline="", errors="strict") as handle:
         # strict: a malformed record raises, and the reader goes on with the next line, so
@@ -491,29 +514,59 @@ def _read_csv(path: Path, fmt: FileFormat) -> Iterator[tuple[int, dict[str, str]
         while True:
             number += 1
             try:
-                record = next(reader)
+                record: list[str] | _Unreadable = next(reader)
             except StopIteration:
                 return
             except csv.Error as exc:
-                if number > fmt.header_row:
-                    yield number, _unreadable_row(headers, exc, last_line + 1, reader.line_num)
-                last_line = reader.line_num
-                continue
+                record = _Unreadable(exc, last_line + 1, reader.line_num)
             except UnicodeDecodeError as exc:
                 raise FileProblem(
                     f"Row {number} holds bytes that are not {fmt.encoding} text "
                     f"({exc.reason}); nothing past it can be read. Save the file as CSV UTF-8."
                 ) from None
             last_line = reader.line_num
-            if number <= fmt.header_row:
-                continue
-            if len(record) == width and max(map(len, record), default=0) <= MAX_CELL_CHARS:
-                if any(record):
-                    yield number, dict(zip(headers, record, strict=True))
-                continue
-            cells = _ragged_row(headers, record)
-            if cells is not None:
-                yield number, cells
+            yield number, record
+
+
+def write_blanked_csv(
+    path: str | Path, fmt: FileFormat, blank: Collection[int], out: TextIO
+) -> FileFormat:
+    """Write the file at ``path`` to ``out`` as CSV, record for record, so that every row
+    keeps the number :func:`read_rows` gives it, with the cells of the rows numbered in
+    ``blank`` emptied; returns how to read what was written (UTF-8, comma-separated).
+
+    A record that cannot be read is written empty; a workbook gives the sheet ``fmt``
+    names. Raises :class:`FileProblem` like :func:`read_rows`.
+    """
+    writer = csv.writer(out, lineterminator="\r\n")
+    for number, record in _records(Path(path), fmt):
+        writer.writerow([""] * len(record) if number in blank else record)
+    return FileFormat(
+        kind="csv",
+        headers=list(fmt.headers),
+        header_row=fmt.header_row,
+        encoding="utf-8",
+        encoding_source="utf-8",
+        delimiter=",",
+        notes=[*(n for n in fmt.notes if n != ERASED_NOTE), ERASED_NOTE],
+    )
+
+
+ERASED_NOTE = "Rows naming people erased on request were emptied (the file was rewritten as CSV)."
+
+
+def _records(path: Path, fmt: FileFormat) -> Iterator[tuple[int, list[str]]]:
+    """Every record of the file, numbered as :func:`read_rows` numbers them."""
+    if fmt.kind == "xlsx":
+        with _open_workbook(path) as workbook:
+            rows = _worksheet(workbook, fmt.sheet).iter_rows(values_only=True)
+            for number, values in enumerate(rows, 1):
+                yield number, list(map(_xlsx_text, values))
+        return
+    if fmt.kind != "csv":
+        raise FileProblem(f"Unknown file kind {fmt.kind!r}.")
+    for number, record in _csv_records(path, fmt):
+        yield number, [] if isinstance(record, _Unreadable) else record
 
 
 _CSV_ERRORS = {

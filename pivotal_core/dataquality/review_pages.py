@@ -982,6 +982,12 @@ def erase_view(request: Request):
     message += "."
     if kinds:
         message += " Kept only keyed digests of: " + ", ".join(kinds) + "."
+    if result.import_files:
+        rows, files = result.import_file_rows, result.import_files
+        message += (
+            f" Emptied {rows:,} row{'s' if rows != 1 else ''} naming them in "
+            f"{files:,} kept import file{'s' if files != 1 else ''}."
+        )
     request.session.flash(message, "success")
     return HTTPSeeOther(location=request.route_path("web.contacts"))
 
