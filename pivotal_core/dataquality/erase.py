@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import re
 import tempfile
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
@@ -72,6 +73,8 @@ PERSONAL_FIELDS = (
     "region",
     "postal_code",
 )
+_LETTER = re.compile(r"[^\W\d_]")
+_NON_DIGITS = re.compile(r"\D+")
 # Identifier kinds of contact_identifiers that are kept as digests, by identity kind.
 IDENTIFIER_KINDS = {"email": "email", "phone": "phone", "linkedin": "linkedin"}
 
@@ -253,14 +256,19 @@ def _identity_matcher(identities: set[tuple[str, str]]) -> Callable[[str, str], 
             clues[kind].add(folded(value.rstrip("/").rsplit("/", 1)[-1]))
 
     def names_them(kind: str, cell: str) -> bool:
-        if kind == "phone" and any(c.isalpha() for c in cell):
-            hinted = bool(clues[kind])  # a vanity number (1-800-FLOWERS): parse it
-        elif kind == "phone":
-            digits = "".join(c for c in cell if c.isdigit())
-            hinted = any(clue in digits for clue in clues[kind])
+        wanted = clues[kind]
+        if not wanted:
+            return False
+        if kind == "phone":
+            # A vanity number (1-800-FLOWERS) is parsed; others when their digits hint.
+            hinted = _LETTER.search(cell) is not None or any(
+                clue in _NON_DIGITS.sub("", cell) for clue in wanted
+            )
         else:
-            text = folded(cell)
-            hinted = any(clue in text for clue in clues[kind])
+            text = cell.lower()
+            if "%" in text or not text.isascii():
+                text = folded(cell)
+            hinted = any(clue in text for clue in wanted)
         return hinted and (kind, normalized_identity(kind, cell)) in identities
 
     return names_them
