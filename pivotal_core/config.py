@@ -33,6 +33,8 @@ CORE_DEFAULTS: dict[str, Any] = {
     # A million contacts with a dozen columns is about 200 MB of CSV.
     "dataquality.max_upload_bytes": str(512 * 1024 * 1024),
     "dataquality.upload_retention_hours": "72",
+    # A running job whose worker gives no sign of life for this long is marked failed.
+    "jobs.stale_after_minutes": "60",
     "api.default_page_size": "50",
     "api.max_page_size": "200",
     "dataquality.source_priority": "manual salesforce hubspot",
@@ -54,6 +56,7 @@ INT_SETTINGS = (
     "web.session_ttl",
     "dataquality.max_upload_bytes",
     "dataquality.upload_retention_hours",
+    "jobs.stale_after_minutes",
 )
 BOOL_SETTINGS = ("huey.immediate",)
 LIST_SETTINGS = ("pivotal.plugins", "dataquality.source_priority")
@@ -123,6 +126,8 @@ def merge_settings(
             raise SettingsError(f"{key} must be a whole number, not {merged[key]!r}") from exc
     if merged["dataquality.upload_retention_hours"] < 1:
         raise SettingsError("dataquality.upload_retention_hours must be at least 1")
+    if merged["jobs.stale_after_minutes"] < 5:
+        raise SettingsError("jobs.stale_after_minutes must be at least 5")
     for key in BOOL_SETTINGS:
         merged[key] = as_bool(merged[key])
     for key in LIST_SETTINGS:

@@ -3,13 +3,20 @@ its work in a transaction of its own when run."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from pivotal_core.authnz.models import LoginFailure
+from pivotal_core.config import SettingsError, merge_settings
+from pivotal_core.dataquality.models import ImportBatch
 from pivotal_core.db import utcnow
+from pivotal_core.jobs.models import Job
 from pivotal_core.jobs.queue import registered_task
+from pivotal_core.jobs.services import start, this_worker
 
 
 def test_the_periodic_tasks_are_registered(app):
@@ -19,6 +26,8 @@ def test_the_periodic_tasks_are_registered(app):
         "core.prune_auth_records",
         "audience.refresh_segment_counts",
         "dataquality.clean_uploads",
+        "dataquality.fail_stopped_batches",
+        "jobs.reap_stopped",
     } <= names
 
 
@@ -35,3 +44,83 @@ def test_pruning_deletes_only_login_failures_past_the_window(app, dbsession):
     registered_task(app.registry["pivotal.huey"], "core.prune_auth_records")()
     dbsession.expire_all()
     assert dbsession.scalars(select(LoginFailure.key)).all() == ["new@example.com"]
+
+
+def run(app, name: str):
+    """Run a periodic task now; its answer."""
+    return registered_task(app.registry["pivotal.huey"], name).call_local()
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", ""])
+    process.wait()
+    return process.pid
+
+
+def test_jobs_of_stopped_workers_are_marked_failed(app, dbsession):
+    now = utcnow()
+    postgres = dbsession.get_bind().dialect.name == "postgresql"
+    host = this_worker().rpartition(":")[0]
+    old = now - timedelta(hours=2)
+    jobs = {
+        "killed": Job(kind="x", status="running", worker=f"{host}:{_dead_pid()}"),
+        # This host's worker is alive: quiet for long, but its process says it works.
+        "alive": Job(kind="x", status="running", worker=this_worker(), updated_at=old),
+        "silent elsewhere": Job(kind="x", status="running", worker="elsewhere:7", updated_at=old),
+        "busy elsewhere": Job(kind="x", status="running", worker="elsewhere:8"),
+        "queued": Job(kind="x", status="queued", worker=f"{host}:{_dead_pid()}"),
+    }
+    dbsession.add_all(jobs.values())
+    dbsession.commit()
+    ids = {name: job.id for name, job in jobs.items()}
+
+    stopped = run(app, "jobs.reap_stopped")
+    # Progress is written as a job goes on PostgreSQL only: silence means something there.
+    expected = ["killed", "silent elsewhere"] if postgres else ["killed"]
+    assert sorted(stopped) == sorted(ids[name] for name in expected)
+    dbsession.expire_all()
+    status = {name: dbsession.get(Job, job_id) for name, job_id in ids.items()}
+    assert {name for name, job in status.items() if job.status == "failed"} == set(expected)
+    assert "stopped while running it" in status["killed"].error
+    assert status["killed"].finished_at is not None
+    if postgres:
+        assert "gave no sign for 60 minutes" in status["silent elsewhere"].error
+    assert status["queued"].status == "queued" and status["alive"].status == "running"
+    # Run again: nothing more to do.
+    assert run(app, "jobs.reap_stopped") == []
+
+
+def test_a_started_job_names_its_worker(app, dbsession):
+    job = Job(kind="x", status="queued")
+    dbsession.add(job)
+    dbsession.commit()
+    assert start(app.registry["dbsession_factory"], job.id)
+    dbsession.expire_all()
+    assert dbsession.get(Job, job.id).worker == this_worker()
+
+
+def test_batches_whose_job_stopped_are_marked_failed(app, dbsession, make_import_batch):
+    failed = Job(kind="dataquality.import", status="failed", error="its worker (h:1) stopped")
+    running = Job(kind="dataquality.import", status="running")
+    dbsession.add_all([failed, running])
+    dbsession.commit()
+    stuck, busy, done = (make_import_batch() for _ in range(3))
+    stuck.status, stuck.job_id = "running", failed.id
+    busy.status, busy.job_id = "running", running.id
+    done.status, done.job_id = "succeeded", failed.id
+    dbsession.commit()
+
+    marked = run(app, "dataquality.fail_stopped_batches")
+    assert marked == [stuck.id]
+    dbsession.expire_all()
+    assert dbsession.get(ImportBatch, stuck.id).status == "failed"
+    assert dbsession.get(ImportBatch, stuck.id).counts["error"] == (
+        "The import job stopped: its worker (h:1) stopped"
+    )
+    assert dbsession.get(ImportBatch, busy.id).status == "running"
+    assert dbsession.get(ImportBatch, done.id).status == "succeeded"
+
+
+def test_stale_after_must_leave_a_job_time_to_report():
+    with pytest.raises(SettingsError, match="jobs.stale_after_minutes"):
+        merge_settings({"auth.secret": "x" * 40, "jobs.stale_after_minutes": "1"}, environ={})

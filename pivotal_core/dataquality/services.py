@@ -368,6 +368,21 @@ def mark_failed(session: Session, batch_id: int, error: str) -> None:
     )
 
 
+def fail_stopped_batches(session: Session) -> list[int]:
+    """Mark failed the batches still queued or running whose import job failed without
+    saying so to them (its worker was killed; see ``jobs.services.reap_stopped``); a
+    failed batch can be run again and goes on after the rows it committed."""
+    rows = session.execute(
+        select(ImportBatch.id, Job.error)
+        .join(Job, Job.id == ImportBatch.job_id)
+        .where(ImportBatch.status.in_(("queued", "running")), Job.status == "failed")
+        .order_by(ImportBatch.id)
+    ).all()
+    for batch_id, error in rows:
+        mark_failed(session, batch_id, f"The import job stopped: {error or 'no reason given'}")
+    return [batch_id for batch_id, _ in rows]
+
+
 # --------------------------------------------------------------------------- rejected rows
 
 

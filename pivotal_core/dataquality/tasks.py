@@ -1,5 +1,5 @@
-"""The import jobs: run a batch (rows rebuilt from its stored file) and undo one; and the
-hourly removal of uploads nobody imported."""
+"""The import jobs: run a batch (rows rebuilt from its stored file) and undo one; the
+hourly removal of uploads nobody imported; batches whose job stopped marked failed."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pivotal_core.dataquality.services import (
     DEFAULT_ROWS_FACTORY,
     IMPORT_TASK,
     UNDO_TASK,
+    fail_stopped_batches,
     resolve_rows_factory,
     run_batch_committing,
     undo_batch,
@@ -23,6 +24,7 @@ from pivotal_core.errors import NotFound
 from pivotal_core.jobs.queue import register_periodic, register_task, task_context
 
 CLEAN_UPLOADS_TASK = "dataquality.clean_uploads"
+STOPPED_BATCHES_TASK = "dataquality.fail_stopped_batches"
 
 
 def _batch(session: Session, batch_id: int) -> ImportBatch:
@@ -66,3 +68,6 @@ def register(huey: Any) -> None:
         return clean_uploads(session, task_context(huey).settings).as_dict()
 
     register_periodic(huey, CLEAN_UPLOADS_TASK, crontab(minute="0"), clean)
+    # After the jobs of killed workers are marked failed (jobs.reap_stopped, every 5
+    # minutes), their batches say so too.
+    register_periodic(huey, STOPPED_BATCHES_TASK, crontab(minute="*/5"), fail_stopped_batches)

@@ -46,6 +46,7 @@ def job_json(job: Job) -> dict[str, Any]:
         "result": job.result,
         "error": job.error,
         "attempts": job.attempts,
+        "worker": job.worker,
         "created_by_id": job.created_by_id,
         "created_at": job.created_at.isoformat() if job.created_at else None,
         "started_at": job.started_at.isoformat() if job.started_at else None,

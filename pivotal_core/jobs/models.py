@@ -27,6 +27,8 @@ class Job(IdMixin, TimestampMixin, Base):
     attempts: Mapped[int] = mapped_column(default=0)
     created_by_id: Mapped[int | None] = mapped_column(BigInteger)
     started_at: Mapped[datetime | None]
+    # Who runs it: "<host>:<process id>" of the worker that started it last.
+    worker: Mapped[str | None] = mapped_column(String(120))
     finished_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_jobs_status_id", "status", "id"),)

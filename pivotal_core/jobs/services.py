@@ -3,8 +3,11 @@ so the UI and API see them while the work runs."""
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 import traceback
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -67,9 +70,66 @@ def start(factory: sessionmaker[Session], job_id: int) -> bool:
         job.status = "running"
         job.attempts = (job.attempts or 0) + 1
         job.started_at = job.started_at or utcnow()
+        job.worker = this_worker()
         job.error = None
         job.updated_at = utcnow()
     return True
+
+
+def _host() -> str:
+    """This host's name, with its process id namespace where there is one (two containers
+    may share a name, never a namespace)."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid").removeprefix("pid:")
+    except OSError:
+        namespace = ""
+    return f"{socket.gethostname()[:80]}{namespace}"
+
+
+def this_worker() -> str:
+    """``<host>:<process id>`` of this process, as :func:`start` records it on a job."""
+    return f"{_host()}:{os.getpid()}"
+
+
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def reap_stopped(session: Session, stale_after: timedelta) -> list[int]:
+    """Mark failed the running jobs whose worker stopped without saying so (killed, the
+    machine restarted): those started by a process of this host that is gone, and those of
+    other hosts that wrote nothing for ``stale_after`` where progress is written as a job
+    goes (not on SQLite, whose jobs write it at their end). Returns their ids."""
+    host = _host()
+    now = utcnow()
+    watch_time = session.get_bind().dialect.name != "sqlite"
+    stopped: list[tuple[int, str]] = []
+    for job_id, worker, updated_at in session.execute(
+        select(Job.id, Job.worker, Job.updated_at).where(Job.status == "running")
+    ):
+        name, _, pid = (worker or "").rpartition(":")
+        if name == host and pid.isdigit():
+            # A worker of this host: its process tells, however long it has been quiet.
+            if not _alive(pid):
+                stopped.append((job_id, f"its worker ({worker}) stopped while running it"))
+        elif watch_time and updated_at < now - stale_after:
+            minutes = int(stale_after.total_seconds() // 60)
+            stopped.append(
+                (job_id, f"its worker ({worker or 'unknown'}) gave no sign for {minutes} minutes")
+            )
+    for job_id, reason in stopped:
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == "running")
+            .values(status="failed", error=reason, finished_at=now, updated_at=now)
+        )
+    return [job_id for job_id, _ in stopped]
 
 
 def succeed(factory: sessionmaker[Session], job_id: int, result: dict[str, Any]) -> None:
