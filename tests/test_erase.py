@@ -207,6 +207,28 @@ def test_erase_scrubs_the_rows_imports_rejected_for_the_person(
     assert kept[5] == (rows[3], {"mobile": f"{rows[3]['Tel']} is not a valid phone number"})
 
 
+def test_erase_reads_national_numbers_in_imported_rows_as_imports_do(
+    app, admin, dbsession, make_contact, make_import_batch, monkeypatch
+):
+    londoner = make_contact(email="sam@example.org", phone="+44 20 7946 0018")
+    batch = make_import_batch(source="fair", mapping={"Tel": "phone", "Who": "first_name"})
+    dbsession.add(
+        ImportRejection(
+            batch_id=batch.id, row_number=2, reasons={"Who": "too long"},
+            raw={"Tel": "020 7946 0018", "Who": "Sam"},
+        )
+    )  # fmt: skip
+    dbsession.commit()
+    # Read in the US plan the number is someone else's (or nobody's); in GB's it is Sam's.
+    assert preview_erase(dbsession, londoner.id, default_region="US").rejected_rows == 0
+    assert preview_erase(dbsession, londoner.id, default_region="GB").rejected_rows == 1
+
+    monkeypatch.setitem(app.registry.settings, "phone.default_region", "GB")
+    res = admin.post(f"{API}/contacts/{londoner.id}/erase", {"reason": "request #11"})
+    assert res.status_int == 200, res.text
+    assert res.json["rejected_rows"] == 1
+
+
 # A contact file as people export it: Latin-1, semicolons, a line break inside a cell, a
 # blank line. Rows 3 and 6 are Jane (another spelling of her email; her mobile).
 LEADS = [

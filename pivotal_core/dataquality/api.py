@@ -348,7 +348,12 @@ def erase_view(request: Request) -> dict[str, Any]:
     contact_id = int(request.matchdict["id"])
     secret = request.registry.settings["auth.secret"]
     result = erase.erase_person(
-        request.dbsession, request_actor(request), contact_id, request.validated["reason"], secret
+        request.dbsession,
+        request_actor(request),
+        contact_id,
+        request.validated["reason"],
+        secret,
+        default_region=request.registry.settings["phone.default_region"],
     )
     return {
         "contact_id": contact_id,

@@ -235,10 +235,13 @@ def _scrub_merges(session: Session, ids: set[int], secrets: set[str]) -> None:
             event.new_value = ERASED
 
 
-def _identity_matcher(identities: set[tuple[str, str]]) -> Callable[[str, str], bool]:
+Matcher = Callable[[str, str], bool]
+
+
+def _identity_matcher(identities: set[tuple[str, str]], default_region: str = "US") -> Matcher:
     """``names_them(kind, cell)``: whether a cell of an email, phone or LinkedIn column
-    normalizes to one of ``identities``. National phone numbers are read as the erase reads
-    them (in the US plan)."""
+    normalizes to one of ``identities``; national phone numbers are read in the numbering
+    plan of ``default_region``, as imports read them (``phone.default_region``)."""
 
     # A cell is normalized (a phone number takes tens of µs) only when it holds a telling
     # piece of an identity: an email's local part, a number's last 7 digits, a LinkedIn
@@ -269,7 +272,7 @@ def _identity_matcher(identities: set[tuple[str, str]]) -> Callable[[str, str], 
             if "%" in text or not text.isascii():
                 text = folded(cell)
             hinted = any(clue in text for clue in wanted)
-        return hinted and (kind, normalized_identity(kind, cell)) in identities
+        return hinted and (kind, normalized_identity(kind, cell, default_region)) in identities
 
     return names_them
 
@@ -296,12 +299,9 @@ def _names_them(
     )
 
 
-def _rejections_naming(session: Session, identities: set[tuple[str, str]]) -> list[int]:
+def _rejections_naming(session: Session, names_them: Matcher) -> list[int]:
     """Ids of the rows contact imports rejected that name the person (see
     :func:`_identity_matcher`)."""
-    if not identities:
-        return []
-    names_them = _identity_matcher(identities)
     found: list[int] = []
     batches = session.execute(
         select(ImportBatch.id, ImportBatch.mapping).where(ImportBatch.entity == ENTITY)
@@ -321,10 +321,10 @@ def _rejections_naming(session: Session, identities: set[tuple[str, str]]) -> li
     return found
 
 
-def _scrub_rejections(session: Session, identities: set[tuple[str, str]]) -> int:
+def _scrub_rejections(session: Session, names_them: Matcher) -> int:
     """The rejected rows that name the person keep their headers and the fields they were
     rejected for, not their cells or the reasons' words; returns how many."""
-    found = _rejections_naming(session, identities)
+    found = _rejections_naming(session, names_them)
     for rejection_id in found:
         rejection = session.get(ImportRejection, rejection_id)
         rejection.raw = dict.fromkeys(rejection.raw or {}, ERASED)
@@ -363,7 +363,7 @@ def _stored_files(session: Session) -> dict[str, list[_StoredFile]]:
     return {path: list(ways.values()) for path, ways in found.items()}
 
 
-def _rows_naming(stored: _StoredFile, names_them: Callable[[str, str], bool]) -> set[int]:
+def _rows_naming(stored: _StoredFile, names_them: Matcher) -> set[int]:
     """Numbers of the rows of a kept file that name the person (up to where it can be
     read: past bytes not in its encoding, no import read it either)."""
     found: set[int] = set()
@@ -378,14 +378,11 @@ def _rows_naming(stored: _StoredFile, names_them: Callable[[str, str], bool]) ->
     return found
 
 
-def _scrub_files(session: Session, identities: set[tuple[str, str]]) -> tuple[int, int]:
+def _scrub_files(session: Session, names_them: Matcher) -> tuple[int, int]:
     """Rewrite each kept contact import file with rows that name the person (as CSV, the
     cells of those rows emptied, every row keeping its number, so rejected rows and repeat
     runs still line up); its batches read the new file. The old files are removed once the
     transaction commits. Returns ``(files, rows)`` rewritten and emptied."""
-    if not identities:
-        return 0, 0
-    names_them = _identity_matcher(identities)
     files = rows = 0
     replaced: set[str] = set()
     written: set[str] = set()
@@ -474,8 +471,9 @@ class ErasePreview:
     stored_files: int = 0  # kept contact import files searched for the person's rows
 
 
-def preview_erase(session: Session, contact_id: int) -> ErasePreview:
-    """What erasing the person behind ``contact_id`` removes; nothing is changed."""
+def preview_erase(session: Session, contact_id: int, *, default_region: str = "US") -> ErasePreview:
+    """What erasing the person behind ``contact_id`` removes; nothing is changed.
+    ``default_region``: see :func:`erase_person`."""
     contact = resolve_redirect(session, Contact, ENTITY, contact_id)
     if contact is None:
         raise NotFound(f"Contact {contact_id} not found")
@@ -505,7 +503,9 @@ def preview_erase(session: Session, contact_id: int) -> ErasePreview:
             DuplicateCandidate.entity == ENTITY,
             or_(DuplicateCandidate.record_a.in_(ids), DuplicateCandidate.record_b.in_(ids)),
         ),
-        rejected_rows=len(_rejections_naming(session, identities)),
+        rejected_rows=len(
+            _rejections_naming(session, _identity_matcher(identities, default_region))
+        ),
         stored_files=len(_stored_files(session)),
     )
 
@@ -528,7 +528,13 @@ def erase_contact(
 
 
 def erase_person(
-    session: Session, actor: Actor, contact_id: int, reason: str, secret: str
+    session: Session,
+    actor: Actor,
+    contact_id: int,
+    reason: str,
+    secret: str,
+    *,
+    default_region: str = "US",
 ) -> Erasure:
     """Erase the person behind ``contact_id``: the contacts erased and the identities kept.
 
@@ -536,6 +542,8 @@ def erase_person(
     and every contact merged into that one is erased with it. Plugins hear of it through
     ``pivotal_record_changed`` (action ``erase``) before the rows go, so they can erase
     their own copies. ``reason`` is kept with the digests; it should not name the person.
+    ``default_region`` is the plan national phone numbers in imported files are read in
+    (the ``phone.default_region`` imports use), to find the rows that name the person.
     """
     reason = _check_reason(reason)
     contact = resolve_redirect(session, Contact, ENTITY, contact_id)
@@ -574,8 +582,9 @@ def erase_person(
                 .execution_options(synchronize_session=False)
             )
     _scrub_merges(session, ids, secrets)
-    rejected_rows = _scrub_rejections(session, identities)
-    import_files, import_file_rows = _scrub_files(session, identities)
+    names_them = _identity_matcher(identities, default_region)
+    rejected_rows = _scrub_rejections(session, names_them)
+    import_files, import_file_rows = _scrub_files(session, names_them)
     session.execute(
         delete(RecordRedirect).where(
             RecordRedirect.entity == ENTITY,

@@ -941,7 +941,11 @@ def _in_words(items: list[str]) -> str:
 def _erase_context(
     request: Request, contact_id: int, reason: str = "", errors: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
-    preview = erase.preview_erase(request.dbsession, contact_id)
+    preview = erase.preview_erase(
+        request.dbsession,
+        contact_id,
+        default_region=request.registry.settings["phone.default_region"],
+    )
     contact = preview.contact
     return {
         "preview": preview,
@@ -969,7 +973,12 @@ def erase_view(request: Request):
     try:
         with session.begin_nested():
             result = erase.erase_person(
-                session, request_actor(request, "ui"), contact_id, reason, secret
+                session,
+                request_actor(request, "ui"),
+                contact_id,
+                reason,
+                secret,
+                default_region=request.registry.settings["phone.default_region"],
             )
     except FORM_ERRORS as exc:
         refuse(request, exc)
