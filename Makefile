@@ -39,6 +39,7 @@ test: setup $(CHROMIUM)
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: setup
 	$(BIN)/python -m bench.run_all

@@ -47,8 +47,9 @@ def ensure_database(url: str) -> bool:
     """Create the database of ``url`` when the server does not have it; True if created."""
     params = conninfo_to_dict(psycopg_conninfo(url))
     dbname = params.get("dbname") or "postgres"
-    with psycopg.connect(make_conninfo(**{**params, "dbname": "postgres"}),
-                         autocommit=True) as conn:
+    with psycopg.connect(
+        make_conninfo(**{**params, "dbname": "postgres"}), autocommit=True
+    ) as conn:
         found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,))
         if found.fetchone():
             return False
@@ -82,8 +83,7 @@ def schema_gaps(url: str) -> list[str]:
                     gaps.append(f"table {name}")
                     continue
                 columns = {column["name"] for column in inspector.get_columns(name)}
-                gaps += [f"column {name}.{c.name}" for c in table.columns
-                         if c.name not in columns]
+                gaps += [f"column {name}.{c.name}" for c in table.columns if c.name not in columns]
     finally:
         engine.dispose()
     return gaps

@@ -25,8 +25,7 @@ class DatasetOptions:
     seed: int = 42
 
 
-def load_data(database_url: str, *, accounts: int, contacts: int, seed: int,
-              force: bool) -> None:
+def load_data(database_url: str, *, accounts: int, contacts: int, seed: int, force: bool) -> None:
     """Load the data set, dropping and recreating the tables, unless it is already loaded.
 
     Raises ``generate.LoadError`` when the database cannot take it.
@@ -37,14 +36,23 @@ def load_data(database_url: str, *, accounts: int, contacts: int, seed: int,
     ):
         gaps = schema_gaps(database_url)
         if not gaps:
-            print(f"data set already loaded ({accounts:,} accounts, {contacts:,} contacts, "
-                  f"seed {seed}): not generating it again")
+            print(
+                f"data set already loaded ({accounts:,} accounts, {contacts:,} contacts, "
+                f"seed {seed}): not generating it again"
+            )
             return
-        print(f"data set loaded, but before the models changed ({', '.join(gaps[:5])}"
-              f"{', ...' if len(gaps) > 5 else ''} missing): generating it again")
+        print(
+            f"data set loaded, but before the models changed ({', '.join(gaps[:5])}"
+            f"{', ...' if len(gaps) > 5 else ''} missing): generating it again"
+        )
     report = generate.load(
-        database_url, accounts=accounts, contacts=contacts, seed=seed,
-        anchor=generate.today_utc(), reset=True, create_missing_schema=True,
+        database_url,
+        accounts=accounts,
+        contacts=contacts,
+        seed=seed,
+        anchor=generate.today_utc(),
+        reset=True,
+        create_missing_schema=True,
     )
     generate.print_report(report)
 
@@ -52,13 +60,22 @@ def load_data(database_url: str, *, accounts: int, contacts: int, seed: int,
 def add_dataset_arguments(parser: argparse.ArgumentParser, defaults: Any) -> None:
     """The options of a harness that loads its data set: ``defaults`` (its Options) gives
     database_url, contacts, accounts and seed."""
-    parser.add_argument("--database-url", default=defaults.database_url,
-                        help="its own database: loading recreates the tables "
-                             "(default %(default)s)")
-    parser.add_argument("--no-generate", dest="generate", action="store_false",
-                        help="use the database as it is: never load, reset or reload it")
-    parser.add_argument("--force-generate", action="store_true",
-                        help="reload the data set even when bench_meta says it is there")
+    parser.add_argument(
+        "--database-url",
+        default=defaults.database_url,
+        help="its own database: loading recreates the tables (default %(default)s)",
+    )
+    parser.add_argument(
+        "--no-generate",
+        dest="generate",
+        action="store_false",
+        help="use the database as it is: never load, reset or reload it",
+    )
+    parser.add_argument(
+        "--force-generate",
+        action="store_true",
+        help="reload the data set even when bench_meta says it is there",
+    )
     parser.add_argument("--contacts", type=int, default=defaults.contacts)
     parser.add_argument("--accounts", type=int, default=defaults.accounts)
     parser.add_argument("--seed", type=int, default=defaults.seed)
@@ -71,8 +88,10 @@ def schema_problem(database_url: str) -> str | None:
     if not gaps:
         return None
     return (
-        "the database's tables predate the models (missing: " + ", ".join(gaps[:6])
-        + (", ..." if len(gaps) > 6 else "") + "); the application cannot read them. "
+        "the database's tables predate the models (missing: "
+        + ", ".join(gaps[:6])
+        + (", ..." if len(gaps) > 6 else "")
+        + "); the application cannot read them. "
         "Load the data set again (without --no-generate) or migrate the database."
     )
 
@@ -81,9 +100,13 @@ def prepare_dataset(options: DatasetOptions) -> None:
     """Load the data set unless ``options.generate`` is off, then make sure the
     application can read it. Raises ``generate.LoadError`` when it cannot."""
     if options.generate:
-        load_data(options.database_url, accounts=options.accounts, contacts=options.contacts,
-                  seed=options.seed, force=options.force_generate)
+        load_data(
+            options.database_url,
+            accounts=options.accounts,
+            contacts=options.contacts,
+            seed=options.seed,
+            force=options.force_generate,
+        )
     problem = schema_problem(options.database_url)
     if problem:
         raise generate.LoadError(problem)
-

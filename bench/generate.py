@@ -46,16 +46,55 @@ PROGRESS_EVERY = 50_000
 NULL = "\\N"
 
 ACCOUNT_COLUMNS = (
-    "id", "name", "name_key", "domain", "secondary_domains", "parent_id", "industry",
-    "employee_count", "annual_revenue", "phone", "linkedin_url", "description", "street",
-    "city", "region", "postal_code", "country", "technologies", "tags", "custom_fields",
-    "field_provenance", "created_at", "updated_at", "deleted_at",
+    "id",
+    "name",
+    "name_key",
+    "domain",
+    "secondary_domains",
+    "parent_id",
+    "industry",
+    "employee_count",
+    "annual_revenue",
+    "phone",
+    "linkedin_url",
+    "description",
+    "street",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+    "technologies",
+    "tags",
+    "custom_fields",
+    "field_provenance",
+    "created_at",
+    "updated_at",
+    "deleted_at",
 )
 CONTACT_COLUMNS = (
-    "id", "account_id", "first_name", "last_name", "email", "email_domain", "phone",
-    "mobile", "title", "seniority", "department", "linkedin_url", "city", "region",
-    "postal_code", "country", "timezone", "tags", "custom_fields", "field_provenance",
-    "created_at", "updated_at", "deleted_at",
+    "id",
+    "account_id",
+    "first_name",
+    "last_name",
+    "email",
+    "email_domain",
+    "phone",
+    "mobile",
+    "title",
+    "seniority",
+    "department",
+    "linkedin_url",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+    "timezone",
+    "tags",
+    "custom_fields",
+    "field_provenance",
+    "created_at",
+    "updated_at",
+    "deleted_at",
 )
 LOADED_TABLES = ("accounts", "contacts")
 
@@ -135,7 +174,8 @@ def account_chunks(
         description = (
             f"{name} is {'an' if industry[0] in 'AEIOU' else 'a'} {industry.lower()} company"
             f" based in {city.name}."
-            if r() < 0.6 else NULL
+            if r() < 0.6
+            else NULL
         )
         street = f"{int(r() * 999) + 1} {vocab.STREET_NAMES[int(r() * len(vocab.STREET_NAMES))]}"
         technologies = _pick_some(rng, vocab.TECHNOLOGIES, (0.8, 0.6, 0.4, 0.25, 0.1))
@@ -223,7 +263,8 @@ def contact_chunks(
         title = choices[int(r() * len(choices))]
         linkedin = (
             f"https://www.linkedin.com/in/{first_key}-{last_key}-{contact_id:x}"
-            if r() < 0.6 else NULL
+            if r() < 0.6
+            else NULL
         )
         tags = _pick_some(rng, vocab.TAGS, (0.5, 0.2, 0.05))
         created, updated, deleted = _lifetime(r, history)
@@ -423,18 +464,31 @@ def load(
                 step = time.perf_counter()
                 deferred = (
                     defer_structures(cursor, LOADED_TABLES)
-                    if index_mode == "rebuild" else DeferredStructures()
+                    if index_mode == "rebuild"
+                    else DeferredStructures()
                 )
                 report.timings["drop indexes and foreign keys"] = time.perf_counter() - step
                 # Tables created in this transaction take COPY FREEZE: rows land frozen and
                 # all-visible, so no later VACUUM has to rewrite every page.
                 step = time.perf_counter()
-                copy_rows(cursor, "accounts", ACCOUNT_COLUMNS,
-                          account_chunks(accounts, seed, history, directory), accounts, created)
+                copy_rows(
+                    cursor,
+                    "accounts",
+                    ACCOUNT_COLUMNS,
+                    account_chunks(accounts, seed, history, directory),
+                    accounts,
+                    created,
+                )
                 report.timings["copy accounts"] = time.perf_counter() - step
                 step = time.perf_counter()
-                copy_rows(cursor, "contacts", CONTACT_COLUMNS,
-                          contact_chunks(contacts, seed, history, directory), contacts, created)
+                copy_rows(
+                    cursor,
+                    "contacts",
+                    CONTACT_COLUMNS,
+                    contact_chunks(contacts, seed, history, directory),
+                    contacts,
+                    created,
+                )
                 report.timings["copy contacts"] = time.perf_counter() - step
                 step = time.perf_counter()
                 restore_structures(cursor, deferred)
@@ -461,8 +515,12 @@ def load(
 def is_loaded(database_url: str, *, accounts: int, contacts: int, seed: int) -> bool:
     """Whether this data set (of any anchor day) is loaded and still has its row counts."""
     marker = read_marker(database_url, MARKER_KEY)
-    expected = {"generator_version": GENERATOR_VERSION, "accounts": accounts,
-                "contacts": contacts, "seed": seed}
+    expected = {
+        "generator_version": GENERATOR_VERSION,
+        "accounts": accounts,
+        "contacts": contacts,
+        "seed": seed,
+    }
     if marker is None or any(marker.get(key) != value for key, value in expected.items()):
         return False
     with psycopg.connect(psycopg_conninfo(database_url)) as conn:
@@ -475,12 +533,16 @@ def is_loaded(database_url: str, *, accounts: int, contacts: int, seed: int) -> 
 def print_report(report: LoadReport) -> None:
     total = report.timings["total"]
     copy_time = report.timings["copy accounts"] + report.timings["copy contacts"]
-    print(f"Loaded {report.accounts:,} accounts and {report.contacts:,} contacts "
-          f"(seed {report.seed}, anchor {report.anchor}, indexes: {report.index_mode})")
+    print(
+        f"Loaded {report.accounts:,} accounts and {report.contacts:,} contacts "
+        f"(seed {report.seed}, anchor {report.anchor}, indexes: {report.index_mode})"
+    )
     for step, seconds in report.timings.items():
         print(f"  {step:<30} {seconds:8.2f} s")
-    print(f"  COPY rate: {report.rows / copy_time:,.0f} rows/s; "
-          f"end to end: {report.rows / total:,.0f} rows/s")
+    print(
+        f"  COPY rate: {report.rows / copy_time:,.0f} rows/s; "
+        f"end to end: {report.rows / total:,.0f} rows/s"
+    )
 
 
 def today_utc() -> date:
@@ -495,16 +557,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--anchor", type=date.fromisoformat, default=None,
-                        help="the last day of the three-year history (default: today, UTC)")
-    parser.add_argument("--create-schema", action="store_true",
-                        help="create the database and tables (metadata.create_all) when "
-                             "they are missing")
-    parser.add_argument("--reset", action="store_true",
-                        help="drop the Pivotal tables and create them anew before loading")
-    parser.add_argument("--index-mode", choices=("rebuild", "keep"), default="rebuild",
-                        help="drop secondary indexes and foreign keys during COPY and "
-                             "rebuild them after (default), or keep them")
+    parser.add_argument(
+        "--anchor",
+        type=date.fromisoformat,
+        default=None,
+        help="the last day of the three-year history (default: today, UTC)",
+    )
+    parser.add_argument(
+        "--create-schema",
+        action="store_true",
+        help="create the database and tables (metadata.create_all) when they are missing",
+    )
+    parser.add_argument(
+        "--reset",
+        action="store_true",
+        help="drop the Pivotal tables and create them anew before loading",
+    )
+    parser.add_argument(
+        "--index-mode",
+        choices=("rebuild", "keep"),
+        default="rebuild",
+        help="drop secondary indexes and foreign keys during COPY and "
+        "rebuild them after (default), or keep them",
+    )
     return parser
 
 
@@ -533,4 +608,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

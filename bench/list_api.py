@@ -102,15 +102,27 @@ def run(options: Options) -> tuple[list[Figure], dict[str, Any]]:
         with AppServer(options.database_url, Path(workdir)) as server:
             token = log_in(server.port, password)
             check_contract(server.port, token)
-            common = {"port": server.port, "token": token, "server": server,
-                      "conninfo": conninfo}
+            common = {"port": server.port, "token": token, "server": server, "conninfo": conninfo}
             say(f"warm-up: {options.warmup_seconds:.0f} s closed loop")
-            run_phase(target="contacts", mode="closed", processes=processes, threads=threads,
-                      seconds=options.warmup_seconds, requests=10**9, **common)
+            run_phase(
+                target="contacts",
+                mode="closed",
+                processes=processes,
+                threads=threads,
+                seconds=options.warmup_seconds,
+                requests=10**9,
+                **common,
+            )
             for target in ("contacts", "health"):
-                phase = run_phase(target=target, mode="closed", processes=processes,
-                                  threads=threads, seconds=options.max_seconds,
-                                  requests=options.requests, **common)
+                phase = run_phase(
+                    target=target,
+                    mode="closed",
+                    processes=processes,
+                    threads=threads,
+                    seconds=options.max_seconds,
+                    requests=options.requests,
+                    **common,
+                )
                 phases[f"{target} throughput"] = phase
                 say(f"{target} closed loop: {describe(phase)}")
             if not phases["contacts throughput"].requests_ok:
@@ -120,14 +132,24 @@ def run(options: Options) -> tuple[list[Figure], dict[str, Any]]:
                 )
             rate = phases["contacts throughput"].requests_per_second / 2
             for target in ("contacts", "health"):
-                phase = run_phase(target=target, mode="open", processes=processes,
-                                  threads=open_threads, seconds=options.latency_seconds,
-                                  rate=rate, **common)
+                phase = run_phase(
+                    target=target,
+                    mode="open",
+                    processes=processes,
+                    threads=open_threads,
+                    seconds=options.latency_seconds,
+                    rate=rate,
+                    **common,
+                )
                 phases[f"{target} latency"] = phase
                 say(f"{target} open loop at {rate:,.0f}/s: {describe(phase)}")
     phases["sql throughput"] = run_phase(
-        target="sql", mode="closed", processes=SERVER_WORKERS, threads=1,
-        seconds=min(options.max_seconds, 10.0), requests=options.requests * 4,
+        target="sql",
+        mode="closed",
+        processes=SERVER_WORKERS,
+        threads=1,
+        seconds=min(options.max_seconds, 10.0),
+        requests=options.requests * 4,
         conninfo=conninfo,
     )
     say(f"raw SQL, {SERVER_WORKERS} connections: {describe(phases['sql throughput'])}")
@@ -136,9 +158,14 @@ def run(options: Options) -> tuple[list[Figure], dict[str, Any]]:
         "budgets": {"requests_per_second": BUDGET_REQUESTS_PER_SECOND, "p99_ms": BUDGET_P99_MS},
         "options": asdict(options),
         "server": {"workers": SERVER_WORKERS, "worker_class": "sync"},
-        "client": {"processes": processes, "threads_closed": threads,
-                   "threads_open": open_threads, "cursor_pages": CURSOR_PAGES,
-                   "sort_orders": [s or "id" for s in SORT_ORDERS], "page_size": PAGE_SIZE},
+        "client": {
+            "processes": processes,
+            "threads_closed": threads,
+            "threads_open": open_threads,
+            "cursor_pages": CURSOR_PAGES,
+            "sort_orders": [s or "id" for s in SORT_ORDERS],
+            "page_size": PAGE_SIZE,
+        },
         "dataset": marker,
         "phases": {name: asdict(phase) for name, phase in phases.items()},
     }
@@ -160,8 +187,10 @@ def build_figures(phases: dict[str, PhaseResult], options: Options) -> list[Figu
             name=f"contacts list, page of {PAGE_SIZE}: throughput ({clients} clients)",
             value=f"{throughput.requests_per_second:,.0f} req/s",
             budget=f">= {BUDGET_REQUESTS_PER_SECOND:.0f} req/s",
-            baseline=(f"health {health.requests_per_second:,.0f} req/s; "
-                      f"raw SQL {sql.requests_per_second:,.0f} q/s"),
+            baseline=(
+                f"health {health.requests_per_second:,.0f} req/s; "
+                f"raw SQL {sql.requests_per_second:,.0f} q/s"
+            ),
             passed=throughput.errors == 0
             and throughput.requests_per_second >= BUDGET_REQUESTS_PER_SECOND,
         ),
@@ -169,16 +198,20 @@ def build_figures(phases: dict[str, PhaseResult], options: Options) -> list[Figu
             name=f"contacts list: p99 at half that load ({rate:,.0f} req/s offered)",
             value=f"{latency.p99_ms:.1f} ms",
             budget=f"<= {BUDGET_P99_MS:.0f} ms",
-            baseline=(f"health p99 {health_latency.p99_ms:.1f} ms; "
-                      f"raw SQL p99 {sql.p99_ms:.1f} ms (closed loop)"),
+            baseline=(
+                f"health p99 {health_latency.p99_ms:.1f} ms; "
+                f"raw SQL p99 {sql.p99_ms:.1f} ms (closed loop)"
+            ),
             passed=latency.errors == 0 and kept_rate and latency.p99_ms <= BUDGET_P99_MS,
         ),
         Figure(
             name="contacts list: p50 / p95 at half load",
             value=f"{latency.p50_ms:.1f} / {latency.p95_ms:.1f} ms",
             budget="-",
-            baseline=(f"health {health_latency.p50_ms:.1f} / {health_latency.p95_ms:.1f} ms; "
-                      f"raw SQL {sql.p50_ms:.1f} / {sql.p95_ms:.1f} ms"),
+            baseline=(
+                f"health {health_latency.p50_ms:.1f} / {health_latency.p95_ms:.1f} ms; "
+                f"raw SQL {sql.p50_ms:.1f} / {sql.p95_ms:.1f} ms"
+            ),
             passed=None,
         ),
         Figure(
@@ -190,8 +223,10 @@ def build_figures(phases: dict[str, PhaseResult], options: Options) -> list[Figu
         ),
         Figure(
             name="CPU in the throughput phase: client / gunicorn / postgres / other",
-            value=(f"{throughput.cpu.client:.0f}% / {percent(throughput.cpu.server)} / "
-                   f"{throughput.cpu.postgres:.0f}% / {throughput.cpu.other:.0f}%"),
+            value=(
+                f"{throughput.cpu.client:.0f}% / {percent(throughput.cpu.server)} / "
+                f"{throughput.cpu.postgres:.0f}% / {throughput.cpu.other:.0f}%"
+            ),
             budget="-",
             baseline=f"{100 * (os.cpu_count() or 1)}% = all cores",
             passed=None,
@@ -219,15 +254,30 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m bench.list_api", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--database-url", default=defaults.database_url)
-    parser.add_argument("--requests", type=int, default=defaults.requests,
-                        help="closed-loop request budget per target (default %(default)s)")
-    parser.add_argument("--max-seconds", type=float, default=defaults.max_seconds,
-                        help="closed-loop time limit per target (default %(default)s)")
-    parser.add_argument("--latency-seconds", type=float, default=defaults.latency_seconds,
-                        help="open-loop duration per target (default %(default)s)")
-    parser.add_argument("--concurrency", type=int, default=defaults.concurrency,
-                        help="closed-loop clients, split over the client processes "
-                             "(default %(default)s)")
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=defaults.requests,
+        help="closed-loop request budget per target (default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=defaults.max_seconds,
+        help="closed-loop time limit per target (default %(default)s)",
+    )
+    parser.add_argument(
+        "--latency-seconds",
+        type=float,
+        default=defaults.latency_seconds,
+        help="open-loop duration per target (default %(default)s)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=defaults.concurrency,
+        help="closed-loop clients, split over the client processes (default %(default)s)",
+    )
     parser.add_argument("--client-processes", type=int, default=defaults.client_processes)
     parser.add_argument("--warmup-seconds", type=float, default=defaults.warmup_seconds)
     return parser
@@ -240,11 +290,16 @@ def execute(options: Options) -> int:
         return outcome
     figures, payload = outcome
     print(format_table("Contacts list API (DESIGN.md section 12)", figures))
-    noisy = [name for name, phase in payload["phases"].items()
-             if phase["cpu"]["other"] > NOISE_LIMIT_PERCENT]
+    noisy = [
+        name
+        for name, phase in payload["phases"].items()
+        if phase["cpu"]["other"] > NOISE_LIMIT_PERCENT
+    ]
     if noisy:
-        print(f"\nwarning: other programs used over {NOISE_LIMIT_PERCENT:.0f}% CPU during "
-              f"{', '.join(noisy)}; the figures understate this code. Run on a quiet machine.")
+        print(
+            f"\nwarning: other programs used over {NOISE_LIMIT_PERCENT:.0f}% CPU during "
+            f"{', '.join(noisy)}; the figures understate this code. Run on a quiet machine."
+        )
     path = write_results("list_api", payload, figures)
     print(f"\nresults: {path.relative_to(REPO_ROOT)}")
     return 0 if all(f.passed is not False for f in figures) else 1

@@ -291,7 +291,9 @@ def http_export(
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     try:
         conn.request(
-            "POST", f"/api/v1/lists/{list_id}/export", body=b"{}",
+            "POST",
+            f"/api/v1/lists/{list_id}/export",
+            body=b"{}",
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         )
         response = conn.getresponse()
@@ -320,8 +322,14 @@ def _own_cpu() -> float:
     return times.user + times.system
 
 
-def measured(target: str, dbname: str, conninfo: str, server: AppServer | None,
-             body: Callable[[], tuple[int, int]], watch: RssWatch | None) -> Run:
+def measured(
+    target: str,
+    dbname: str,
+    conninfo: str,
+    server: AppServer | None,
+    body: Callable[[], tuple[int, int]],
+    watch: RssWatch | None,
+) -> Run:
     meter = CpuMeter(server, dbname, conninfo)
     own = _own_cpu()
     try:
@@ -343,8 +351,13 @@ def measured(target: str, dbname: str, conninfo: str, server: AppServer | None,
 
 def run(options: Options) -> tuple[list[Figure], dict[str, Any]]:
     if options.generate:
-        load_data(options.database_url, accounts=options.accounts, contacts=options.contacts,
-                  seed=options.seed, force=options.force_generate)
+        load_data(
+            options.database_url,
+            accounts=options.accounts,
+            contacts=options.contacts,
+            seed=options.seed,
+            force=options.force_generate,
+        )
     problem = schema_problem(options.database_url)
     if problem:
         raise BenchmarkError(problem)
@@ -369,29 +382,58 @@ def run(options: Options) -> tuple[list[Figure], dict[str, Any]]:
                 service.run(lambda: None)
                 http_head = warm_up_http(server.port, token, list_id)
                 if http_head.split(b"\n")[:50] != service.head.split(b"\n")[:50]:
-                    raise BenchmarkError("the HTTP export and the service's differ in their "
-                                         "first rows")
+                    raise BenchmarkError(
+                        "the HTTP export and the service's differ in their first rows"
+                    )
                 load_before = quiet.before_start()
                 for n in range(options.runs):
                     say(f"run {n + 1} of {options.runs}")
-                    runs.append(measured("COPY", dbname, conninfo, None,
-                                         lambda: copy_baseline(copy_conn, list_id), None))
+                    runs.append(
+                        measured(
+                            "COPY",
+                            dbname,
+                            conninfo,
+                            None,
+                            lambda: copy_baseline(copy_conn, list_id),
+                            None,
+                        )
+                    )
                     with RssWatch(lambda: [psutil.Process()]) as watch:
-                        runs.append(measured("service", dbname, conninfo, None,
-                                             lambda w=watch: service.run(w.mark), watch))
+                        runs.append(
+                            measured(
+                                "service",
+                                dbname,
+                                conninfo,
+                                None,
+                                lambda w=watch: service.run(w.mark),
+                                watch,
+                            )
+                        )
                     with RssWatch(server.processes) as watch:
-                        runs.append(measured(
-                            "HTTP", dbname, conninfo, server,
-                            lambda w=watch: http_export(server.port, token, list_id, w.mark)[:2],
-                            watch,
-                        ))
+                        runs.append(
+                            measured(
+                                "HTTP",
+                                dbname,
+                                conninfo,
+                                server,
+                                lambda w=watch: http_export(server.port, token, list_id, w.mark)[
+                                    :2
+                                ],
+                                watch,
+                            )
+                        )
                     for item in runs[-3:]:
-                        memory = (f"; peak RSS {item.rss_at_mark_mb} MB at 100k rows, "
-                                  f"{item.rss_at_end_mb} MB at the end"
-                                  if item.rss_at_end_mb else "")
-                        say(f"  {item.target:8} {item.rows:,} rows in {item.seconds:.2f} s: "
+                        memory = (
+                            f"; peak RSS {item.rss_at_mark_mb} MB at 100k rows, "
+                            f"{item.rss_at_end_mb} MB at the end"
+                            if item.rss_at_end_mb
+                            else ""
+                        )
+                        say(
+                            f"  {item.target:8} {item.rows:,} rows in {item.seconds:.2f} s: "
                             f"{item.rows_per_second:,.0f} rows/s; CPU other "
-                            f"{item.cpu.other:.0f}%{memory}")
+                            f"{item.cpu.other:.0f}%{memory}"
+                        )
     finally:
         copy_conn.close()
         with psycopg.connect(conninfo) as conn:
@@ -484,8 +526,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m bench.list_export", description=__doc__.split("\n\n")[0]
     )
     add_dataset_arguments(parser, defaults)
-    parser.add_argument("--runs", type=int, default=defaults.runs,
-                        help="measured runs of each target (default %(default)s)")
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=defaults.runs,
+        help="measured runs of each target (default %(default)s)",
+    )
     parser.add_argument("--quiet-load", type=float, default=defaults.quiet_load)
     parser.add_argument("--quiet-wait", type=float, default=defaults.quiet_wait)
     return parser
@@ -500,13 +546,17 @@ def execute(options: Options) -> int:
         return outcome
     figures, payload = outcome
     print(format_table("List export, 1M contacts as CSV (DESIGN.md section 12)", figures))
-    print(f"\nload average {payload['load_average_before']} before, "
-          f"{payload['load_average_after']} after")
+    print(
+        f"\nload average {payload['load_average_before']} before, "
+        f"{payload['load_average_after']} after"
+    )
     noisy = [r for r in payload["runs"] if r["cpu"]["other"] > NOISE_LIMIT_PERCENT]
     if noisy:
-        print(f"\nwarning: other programs used over {NOISE_LIMIT_PERCENT:.0f}% CPU in "
-              f"{len(noisy)} of {len(payload['runs'])} runs; the figures understate this "
-              "code. Run on a quiet machine.")
+        print(
+            f"\nwarning: other programs used over {NOISE_LIMIT_PERCENT:.0f}% CPU in "
+            f"{len(noisy)} of {len(payload['runs'])} runs; the figures understate this "
+            "code. Run on a quiet machine."
+        )
     return finish("list_export", payload, figures)
 
 

@@ -189,8 +189,7 @@ class Browser:
         parsed = PageParser.of(body)
         if len(parsed.row_ids) != PAGE_SIZE:
             raise BenchmarkError(
-                f"GET {path}: {len(parsed.row_ids)} table rows (tr[data-id]) instead of "
-                f"{PAGE_SIZE}"
+                f"GET {path}: {len(parsed.row_ids)} table rows (tr[data-id]) instead of {PAGE_SIZE}"
             )
         if body.count(HTML_ROW) != PAGE_SIZE:
             raise BenchmarkError(
@@ -232,14 +231,28 @@ class Target:
     queries: tuple[tuple[str, tuple[Any, ...]], ...]
 
 
-def _target(key: str, label: str, path: str, *, where: str = "", params: tuple = (),
-            order: str = _BY_NAME, count_where: str = "", count_params: tuple = ()) -> Target:
+def _target(
+    key: str,
+    label: str,
+    path: str,
+    *,
+    where: str = "",
+    params: tuple = (),
+    order: str = _BY_NAME,
+    count_where: str = "",
+    count_params: tuple = (),
+) -> Target:
     """The page's rows (``where``, ``order``) and its count (``count_where``: the filter,
     not the cursor's position)."""
-    return Target(key, label, path, (
-        (_PAGE_SQL.format(where=where, order=order), (*params, PAGE_SIZE + 1)),
-        (_COUNT_SQL.format(where=count_where), count_params),
-    ))
+    return Target(
+        key,
+        label,
+        path,
+        (
+            (_PAGE_SQL.format(where=where, order=order), (*params, PAGE_SIZE + 1)),
+            (_COUNT_SQL.format(where=count_where), count_params),
+        ),
+    )
 
 
 def _relative(href: str) -> str:
@@ -271,14 +284,28 @@ def discover_targets(browser: Browser) -> tuple[list[Target], dict[str, Any]]:
     pattern = f"{QUICK_FILTER}%"
     targets = [
         _target("first", "GET /contacts (first page)", LIST_PATH),
-        _target("deep", f"deep page ({DEEP_PAGES} x Next)", path,
-                where=" AND (coalesce(c.last_name, ''), c.id) > (%s, %s)",
-                params=(value, row_id)),
-        _target("sorted", f"GET /contacts?sort={SORTED}", f"{LIST_PATH}?sort={SORTED}",
-                order="c.updated_at DESC, c.id DESC"),
-        _target("filtered", f"GET /contacts?q={QUICK_FILTER}",
-                f"{LIST_PATH}?q={QUICK_FILTER}", where=_FILTER, params=(pattern,) * 3,
-                count_where=_FILTER, count_params=(pattern,) * 3),
+        _target(
+            "deep",
+            f"deep page ({DEEP_PAGES} x Next)",
+            path,
+            where=" AND (coalesce(c.last_name, ''), c.id) > (%s, %s)",
+            params=(value, row_id),
+        ),
+        _target(
+            "sorted",
+            f"GET /contacts?sort={SORTED}",
+            f"{LIST_PATH}?sort={SORTED}",
+            order="c.updated_at DESC, c.id DESC",
+        ),
+        _target(
+            "filtered",
+            f"GET /contacts?q={QUICK_FILTER}",
+            f"{LIST_PATH}?q={QUICK_FILTER}",
+            where=_FILTER,
+            params=(pattern,) * 3,
+            count_where=_FILTER,
+            count_params=(pattern,) * 3,
+        ),
     ]
     return targets, {"deep_path": path, "deep_cursor": {"value": value, "id": row_id}}
 
@@ -343,15 +370,14 @@ class Measurement:
 LOADS = (("1 client", 1), ("2 clients", 2))
 
 
-def measure(
-    name: str, options: Options, record: Measurement, **phase: Any
-) -> PhaseResult:
+def measure(name: str, options: Options, record: Measurement, **phase: Any) -> PhaseResult:
     """One phase, repeated (once the machine is quiet again) while other programs took
     more than NOISE_LIMIT_PERCENT of a core, at most ``options.retries`` times; kept as it
     is when the machine does not get quiet within the waiting budget."""
     for attempt in range(options.retries + 1):
-        result = run_phase(mode="closed", seconds=options.max_seconds,
-                           requests=options.requests, **phase)
+        result = run_phase(
+            mode="closed", seconds=options.max_seconds, requests=options.requests, **phase
+        )
         if result.cpu.other <= NOISE_LIMIT_PERCENT or attempt == options.retries:
             break
         say(f"{name}: other programs took {result.cpu.other:.0f}% CPU")
@@ -374,8 +400,13 @@ def run(options: Options) -> tuple[list[Figure], dict[str, Any]]:
     payload."""
     conninfo = psycopg_conninfo(options.database_url)
     if options.generate:
-        load_data(options.database_url, accounts=options.accounts, contacts=options.contacts,
-                  seed=options.seed, force=options.force_generate)
+        load_data(
+            options.database_url,
+            accounts=options.accounts,
+            contacts=options.contacts,
+            seed=options.seed,
+            force=options.force_generate,
+        )
     require_contacts(conninfo, at_least=PAGE_SIZE * (DEEP_PAGES + 2))
     problem = schema_problem(options.database_url)
     if problem:
@@ -398,37 +429,76 @@ def run(options: Options) -> tuple[list[Figure], dict[str, Any]]:
             page_check = BodyCheck(html_rows=PAGE_SIZE)
             http = {"port": server.port, "server": server, "conninfo": conninfo}
             kinds: dict[str, dict[str, Any]] = {
-                target.key: {"target": "page", "path": target.path, "headers": cookies,
-                             "check": page_check}
+                target.key: {
+                    "target": "page",
+                    "path": target.path,
+                    "headers": cookies,
+                    "check": page_check,
+                }
                 for target in targets
             }
-            kinds["api"] = {"target": "page", "path": API_PATH,
-                            "headers": (("Authorization", f"Bearer {token}"),),
-                            "check": BodyCheck(json_items=PAGE_SIZE)}
-            kinds["login"] = {"target": "page", "path": LOGIN_PATH,
-                              "headers": (("Accept", "text/html"),),
-                              "check": BodyCheck(contains=b'name="csrf_token"')}
+            kinds["api"] = {
+                "target": "page",
+                "path": API_PATH,
+                "headers": (("Authorization", f"Bearer {token}"),),
+                "check": BodyCheck(json_items=PAGE_SIZE),
+            }
+            kinds["login"] = {
+                "target": "page",
+                "path": LOGIN_PATH,
+                "headers": (("Accept", "text/html"),),
+                "check": BodyCheck(contains=b'name="csrf_token"'),
+            }
             say(f"warm-up: {options.warmup_seconds:g} s per page, {SERVER_WORKERS} clients")
             for kind in kinds.values():
-                run_phase(mode="closed", processes=SERVER_WORKERS, threads=1,
-                          seconds=options.warmup_seconds, requests=10**9, **http, **kind)
+                run_phase(
+                    mode="closed",
+                    processes=SERVER_WORKERS,
+                    threads=1,
+                    seconds=options.warmup_seconds,
+                    requests=10**9,
+                    **http,
+                    **kind,
+                )
             record.quiet.between_phases()
             for load, clients in LOADS:
                 for key, kind in kinds.items():
-                    measure(f"{key}, {load}", options, record, processes=clients,
-                            threads=1, **http, **kind)
+                    measure(
+                        f"{key}, {load}",
+                        options,
+                        record,
+                        processes=clients,
+                        threads=1,
+                        **http,
+                        **kind,
+                    )
         for load, clients in LOADS:
             for target in targets:
-                measure(f"sql {target.key}, {load}", options, record, target="queries",
-                        processes=clients, threads=1, conninfo=conninfo,
-                        queries=target.queries, query_rows=PAGE_SIZE + 1)
+                measure(
+                    f"sql {target.key}, {load}",
+                    options,
+                    record,
+                    target="queries",
+                    processes=clients,
+                    threads=1,
+                    conninfo=conninfo,
+                    queries=target.queries,
+                    query_rows=PAGE_SIZE + 1,
+                )
     figures = build_figures(record, targets)
     payload: dict[str, Any] = {
         "budgets": {"p50_ms": BUDGET_P50_MS, "applies_to": "each page, 1 client"},
         "options": asdict(options),
         "server": {"workers": SERVER_WORKERS, "worker_class": "sync"},
-        "pages": {t.key: {"label": t.label, "path": t.path, "total": totals[t.key],
-                          "sql": [q for q, _ in t.queries]} for t in targets},
+        "pages": {
+            t.key: {
+                "label": t.label,
+                "path": t.path,
+                "total": totals[t.key],
+                "sql": [q for q, _ in t.queries],
+            }
+            for t in targets
+        },
         "walk": walk,
         "dataset": marker,
         "load_average_before": round(load_before, 2),
@@ -439,9 +509,7 @@ def run(options: Options) -> tuple[list[Figure], dict[str, Any]]:
     missed = [t for t in targets if record.phases[f"{t.key}, 1 client"].p50_ms > BUDGET_P50_MS]
     if options.profile == "always" or (options.profile == "on-fail" and missed):
         profiled = [targets[0]] + [t for t in missed if t is not targets[0]]
-        payload["profile"] = {
-            t.key: profile_in_process(options, password, t) for t in profiled
-        }
+        payload["profile"] = {t.key: profile_in_process(options, password, t) for t in profiled}
     return figures, payload
 
 
@@ -457,50 +525,69 @@ def build_figures(record: Measurement, targets: list[Target]) -> list[Figure]:
         for target in targets:
             page = phases[f"{target.key}, {load}"]
             sql = phases[f"sql {target.key}, {load}"]
-            baseline = (f"SQL p50 {sql.p50_ms:.1f} ms (page - SQL "
-                        f"{page.p50_ms - sql.p50_ms:.1f} ms)")
+            baseline = f"SQL p50 {sql.p50_ms:.1f} ms (page - SQL {page.p50_ms - sql.p50_ms:.1f} ms)"
             if target.key == "first":
                 baseline += f"; API p50 {api.p50_ms:.1f} ms; /login p50 {login.p50_ms:.1f} ms"
             single = load == LOADS[0][0]
-            figures.append(Figure(
-                name=f"{target.label}: p50 / p95 / p99, {load}",
-                value=_ms(page),
-                budget=f"p50 <= {BUDGET_P50_MS:.0f} ms" if single else "-",
-                baseline=baseline,
-                passed=(page.errors == 0 and page.p50_ms <= BUDGET_P50_MS) if single else None,
-            ))
-        figures.append(Figure(
-            name=f"baseline GET {API_PATH}: p50 / p95 / p99, {load}",
-            value=_ms(api), budget="-", baseline="-", passed=None,
-        ))
-        figures.append(Figure(
-            name=f"baseline GET {LOGIN_PATH} (template, no data), {load}",
-            value=_ms(login), budget="-", baseline="-", passed=None,
-        ))
+            figures.append(
+                Figure(
+                    name=f"{target.label}: p50 / p95 / p99, {load}",
+                    value=_ms(page),
+                    budget=f"p50 <= {BUDGET_P50_MS:.0f} ms" if single else "-",
+                    baseline=baseline,
+                    passed=(page.errors == 0 and page.p50_ms <= BUDGET_P50_MS) if single else None,
+                )
+            )
+        figures.append(
+            Figure(
+                name=f"baseline GET {API_PATH}: p50 / p95 / p99, {load}",
+                value=_ms(api),
+                budget="-",
+                baseline="-",
+                passed=None,
+            )
+        )
+        figures.append(
+            Figure(
+                name=f"baseline GET {LOGIN_PATH} (template, no data), {load}",
+                value=_ms(login),
+                budget="-",
+                baseline="-",
+                passed=None,
+            )
+        )
     first = phases["first, 1 client"]
-    figures.append(Figure(
-        name="CPU, first page, 1 client: client / gunicorn / postgres / other",
-        value=(f"{first.cpu.client:.0f}% / {percent(first.cpu.server)} / "
-               f"{first.cpu.postgres:.0f}% / {first.cpu.other:.0f}%"),
-        budget="-",
-        baseline=f"{100 * (os.cpu_count() or 1)}% = all cores",
-        passed=None,
-    ))
+    figures.append(
+        Figure(
+            name="CPU, first page, 1 client: client / gunicorn / postgres / other",
+            value=(
+                f"{first.cpu.client:.0f}% / {percent(first.cpu.server)} / "
+                f"{first.cpu.postgres:.0f}% / {first.cpu.other:.0f}%"
+            ),
+            budget="-",
+            baseline=f"{100 * (os.cpu_count() or 1)}% = all cores",
+            passed=None,
+        )
+    )
     busiest_other = max(phase.cpu.other for phase in phases.values())
-    figures.append(Figure(
-        name="CPU used by other programs (worst phase)",
-        value=f"{busiest_other:.0f}%",
-        budget=f"< {NOISE_LIMIT_PERCENT:.0f}% for trustworthy figures",
-        baseline="-",
-        passed=None,
-    ))
-    figures.append(Figure(
-        name="failed requests (all phases)",
-        value=str(sum(p.errors for p in phases.values())),
-        budget="0",
-        baseline="-",
-        passed=all(p.errors == 0 for p in phases.values()),
-    ))
+    figures.append(
+        Figure(
+            name="CPU used by other programs (worst phase)",
+            value=f"{busiest_other:.0f}%",
+            budget=f"< {NOISE_LIMIT_PERCENT:.0f}% for trustworthy figures",
+            baseline="-",
+            passed=None,
+        )
+    )
+    figures.append(
+        Figure(
+            name="failed requests (all phases)",
+            value=str(sum(p.errors for p in phases.values())),
+            budget="0",
+            baseline="-",
+            passed=all(p.errors == 0 for p in phases.values()),
+        )
+    )
     return figures
 
 
@@ -554,8 +641,9 @@ def profile_in_process(options: Options, password: str, target: Target) -> dict[
     client = webtest.TestApp(app, extra_environ={"REMOTE_ADDR": "127.0.0.1"})
     login = client.get(LOGIN_PATH)
     token = PageParser.of(login.body).inputs["csrf_token"]
-    signed = client.post(LOGIN_PATH, {"email": BENCH_EMAIL, "password": password,
-                                      "csrf_token": token, "next": "/"})
+    signed = client.post(
+        LOGIN_PATH, {"email": BENCH_EMAIL, "password": password, "csrf_token": token, "next": "/"}
+    )
     if signed.status_int != 303:
         raise BenchmarkError(f"in-process sign-in answered {signed.status}")
 
@@ -588,8 +676,14 @@ def profile_in_process(options: Options, password: str, target: Target) -> dict[
     for statement, seconds in log.statements:
         per_statement.setdefault(" ".join(statement.split()), []).append(seconds)
     statements = sorted(
-        ({"sql": sql[:300], "per_request": len(times) / timed,
-          "ms_per_request": 1000 * sum(times) / timed} for sql, times in per_statement.items()),
+        (
+            {
+                "sql": sql[:300],
+                "per_request": len(times) / timed,
+                "ms_per_request": 1000 * sum(times) / timed,
+            }
+            for sql, times in per_statement.items()
+        ),
         key=lambda s: -s["ms_per_request"],
     )
     profiler = cProfile.Profile()
@@ -600,8 +694,14 @@ def profile_in_process(options: Options, password: str, target: Target) -> dict[
     dump = RESULTS_DIR / f"{options.results_name}.{target.key}.prof"
     profiler.dump_stats(str(dump))
     stats = pstats.Stats(profiler)
-    total = sum(row[3] for row in stats.stats.values()  # type: ignore[attr-defined]
-                if row is not None) or 1.0
+    total = (
+        sum(
+            row[3]
+            for row in stats.stats.values()  # type: ignore[attr-defined]
+            if row is not None
+        )
+        or 1.0
+    )
 
     def cumulative(*needles: str) -> float:
         """Cumulative seconds per request of the outermost function matching a needle."""
@@ -615,10 +715,8 @@ def profile_in_process(options: Options, password: str, target: Target) -> dict[
     breakdown = {
         "request (cProfile on)": cumulative("webtest/app.py", "do_request"),
         "DataTable.view (page query + count + rows)": cumulative("web/tables.py", "view"),
-        "keyset_page (page query + selectin accounts)": cumulative("pagination.py",
-                                                                   "keyset_page"),
-        "template rendering (Template.render)": cumulative("jinja2/environment.py",
-                                                           "render"),
+        "keyset_page (page query + selectin accounts)": cumulative("pagination.py", "keyset_page"),
+        "template rendering (Template.render)": cumulative("jinja2/environment.py", "render"),
         "psycopg execute (all SQL)": cumulative("psycopg/cursor.py", "execute"),
         "identity (JWT + user load)": cumulative("authnz/policy.py", "_load_identity"),
         "navigation": cumulative("web/navigation.py", "navigation"),
@@ -648,21 +746,27 @@ def print_profile(key: str, profile: dict[str, Any]) -> None:
     if "error" in profile:
         print(f"\nprofile of {key}: {profile['error']}")
         return
-    print(f"\nProfile of GET {profile['path']} in-process (WebTest, {profile['requests']} "
-          f"requests; pstats: {profile['pstats_file']})")
-    print(f"  {profile['ms_per_request_without_profiler']:.1f} ms per request without the "
-          f"profiler; {profile['sql_statements_per_request']:g} SQL statements taking "
-          f"{profile['sql_ms_per_request']:.1f} ms")
+    print(
+        f"\nProfile of GET {profile['path']} in-process (WebTest, {profile['requests']} "
+        f"requests; pstats: {profile['pstats_file']})"
+    )
+    print(
+        f"  {profile['ms_per_request_without_profiler']:.1f} ms per request without the "
+        f"profiler; {profile['sql_statements_per_request']:g} SQL statements taking "
+        f"{profile['sql_ms_per_request']:.1f} ms"
+    )
     for statement in profile["statements"]:
-        print(f"    {statement['ms_per_request']:6.1f} ms  x{statement['per_request']:g}  "
-              f"{statement['sql'][:150]}")
+        print(
+            f"    {statement['ms_per_request']:6.1f} ms  x{statement['per_request']:g}  "
+            f"{statement['sql'][:150]}"
+        )
     print("  with the profiler on, ms per request:")
     for name, ms in profile["breakdown_ms_per_request_with_profiler"].items():
         print(f"    {ms:8.1f}  {name}")
     lines = profile["top_tottime"].splitlines()
     start = next((i for i, line in enumerate(lines) if "ncalls" in line), 0)
     print("  top functions by own time:")
-    for line in lines[start:start + 16]:
+    for line in lines[start : start + 16]:
         print(f"    {line}")
 
 
@@ -675,28 +779,52 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m bench.list_page", description=__doc__.split("\n\n")[0]
     )
     add_dataset_arguments(parser, defaults)
-    parser.add_argument("--requests", type=int, default=defaults.requests,
-                        help="a phase ends after this many requests ... (default %(default)s)")
-    parser.add_argument("--max-seconds", type=float, default=defaults.max_seconds,
-                        help="... or after this many seconds (default %(default)s)")
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=defaults.requests,
+        help="a phase ends after this many requests ... (default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=defaults.max_seconds,
+        help="... or after this many seconds (default %(default)s)",
+    )
     parser.add_argument("--warmup-seconds", type=float, default=defaults.warmup_seconds)
-    parser.add_argument("--quiet-load", type=float, default=defaults.quiet_load,
-                        help="wait for a 1-minute load average below this before measuring "
-                             "(default %(default)s)")
-    parser.add_argument("--quiet-wait", type=float, default=defaults.quiet_wait,
-                        help="wait at most this many seconds in all, over the run, for a "
-                             "quiet machine (default %(default)s)")
-    parser.add_argument("--retries", type=int, default=defaults.retries,
-                        help="repeat a phase in which other programs took over "
-                             f"{NOISE_LIMIT_PERCENT:.0f}%% of a core, at most this many "
-                             "times (default %(default)s)")
-    parser.add_argument("--profile", choices=("never", "on-fail", "always"),
-                        default=defaults.profile,
-                        help="profile the page in-process (default: when a page misses "
-                             "the budget)")
+    parser.add_argument(
+        "--quiet-load",
+        type=float,
+        default=defaults.quiet_load,
+        help="wait for a 1-minute load average below this before measuring (default %(default)s)",
+    )
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=defaults.quiet_wait,
+        help="wait at most this many seconds in all, over the run, for a "
+        "quiet machine (default %(default)s)",
+    )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=defaults.retries,
+        help="repeat a phase in which other programs took over "
+        f"{NOISE_LIMIT_PERCENT:.0f}%% of a core, at most this many "
+        "times (default %(default)s)",
+    )
+    parser.add_argument(
+        "--profile",
+        choices=("never", "on-fail", "always"),
+        default=defaults.profile,
+        help="profile the page in-process (default: when a page misses the budget)",
+    )
     parser.add_argument("--profile-requests", type=int, default=defaults.profile_requests)
-    parser.add_argument("--results-name", default=defaults.results_name,
-                        help="write var/bench/results/<name>.json (default %(default)s)")
+    parser.add_argument(
+        "--results-name",
+        default=defaults.results_name,
+        help="write var/bench/results/<name>.json (default %(default)s)",
+    )
     return parser
 
 
@@ -707,15 +835,25 @@ def execute(options: Options) -> int:
         return outcome
     figures, payload = outcome
     dataset = payload.get("dataset") or {}
-    print(format_table(
-        f"Contacts list page, staff UI ({dataset.get('contacts', '?'):,} contacts, "
-        f"{dataset.get('accounts', '?'):,} accounts)" if dataset
-        else "Contacts list page, staff UI", figures))
-    noisy = [name for name, phase in payload["phases"].items()
-             if phase["cpu"]["other"] > NOISE_LIMIT_PERCENT]
+    print(
+        format_table(
+            f"Contacts list page, staff UI ({dataset.get('contacts', '?'):,} contacts, "
+            f"{dataset.get('accounts', '?'):,} accounts)"
+            if dataset
+            else "Contacts list page, staff UI",
+            figures,
+        )
+    )
+    noisy = [
+        name
+        for name, phase in payload["phases"].items()
+        if phase["cpu"]["other"] > NOISE_LIMIT_PERCENT
+    ]
     if noisy:
-        print(f"\nwarning: other programs used over {NOISE_LIMIT_PERCENT:.0f}% CPU during "
-              f"{', '.join(noisy)}; the figures understate this code. Run on a quiet machine.")
+        print(
+            f"\nwarning: other programs used over {NOISE_LIMIT_PERCENT:.0f}% CPU during "
+            f"{', '.join(noisy)}; the figures understate this code. Run on a quiet machine."
+        )
     for key, profile in payload.get("profile", {}).items():
         print_profile(key, profile)
     path = write_results(options.results_name, payload, figures)

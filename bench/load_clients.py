@@ -283,8 +283,12 @@ def _client(spec: LoadSpec, thread_index: int) -> Client:
 
 
 def _run_thread(
-    spec: LoadSpec, index: int, client: Client, start: threading.Event,
-    start_at: list[float], result: ThreadResult,
+    spec: LoadSpec,
+    index: int,
+    client: Client,
+    start: threading.Event,
+    start_at: list[float],
+    result: ThreadResult,
 ) -> None:
     start.wait()
     t0 = start_at[0]
@@ -318,9 +322,7 @@ def _run_thread(
         result.failure = traceback.format_exc()
 
 
-def run_client_process(
-    spec: LoadSpec, ready: Any, go: Any, measured: Any, results: Any
-) -> None:
+def run_client_process(spec: LoadSpec, ready: Any, go: Any, measured: Any, results: Any) -> None:
     """Child-process entry: set up the threads, release ``ready``, wait for ``go``, run, put
     a ProcessResult on ``results``, and keep the connections open until ``measured`` is
     set (the parent reads the CPU time of their database backends before they end).

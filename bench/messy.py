@@ -32,15 +32,33 @@ from pathlib import Path
 from bench import vocab
 
 HEADER: tuple[str, ...] = (
-    "First Name", "Last Name", "Email", "Company", "Website", "Phone", "Mobile", "Job Title",
-    "Department", "City", "State", "Country", "LinkedIn", "Tags",
+    "First Name",
+    "Last Name",
+    "Email",
+    "Company",
+    "Website",
+    "Phone",
+    "Mobile",
+    "Job Title",
+    "Department",
+    "City",
+    "State",
+    "Country",
+    "LinkedIn",
+    "Tags",
 )
 
 # Columns a re-import may change. Each maps to exactly one contact column and nothing the
 # importer derives depends on it (a changed title stays within its department and seniority
 # bucket), so one changed cell is one changed field, hence one audit row.
 CHANGEABLE_COLUMNS: tuple[str, ...] = (
-    "First Name", "Last Name", "Phone", "Mobile", "Job Title", "Department", "LinkedIn",
+    "First Name",
+    "Last Name",
+    "Phone",
+    "Mobile",
+    "Job Title",
+    "Department",
+    "LinkedIn",
 )
 
 # People work for one of this many companies, whatever the number of rows, so the person
@@ -142,7 +160,8 @@ def people(seed: int, block: int = BASE_BLOCK) -> Iterator[Person]:
         title = titles[int(r() * len(titles))] if r() < 0.97 else None
         linkedin = (
             f"https://www.linkedin.com/in/{first_key}-{last_key}-{int(r() * 0xFFFFFF):06x}"
-            if r() < 0.5 else None
+            if r() < 0.5
+            else None
         )
         tag_count = int(r() * 10) - 6  # 60% none, then 1, 2 or 3 tags
         tags = tuple(rng.sample(vocab.TAGS, tag_count)) if tag_count > 0 else ()
@@ -231,30 +250,44 @@ class Mess:
 
     def website(self, domain: str) -> str:
         forms = (
-            domain, domain, domain, f"www.{domain}", f"https://www.{domain}/about",
-            f"http://{domain}", f"https://{domain}/", f"WWW.{domain.upper()}",
-            f"{domain}:443", f"https://www.{domain}/en/contact?ref=footer",
+            domain,
+            domain,
+            domain,
+            f"www.{domain}",
+            f"https://www.{domain}/about",
+            f"http://{domain}",
+            f"https://{domain}/",
+            f"WWW.{domain.upper()}",
+            f"{domain}:443",
+            f"https://www.{domain}/en/contact?ref=footer",
         )
         return self.pad(forms[int(self.r() * len(forms))])
 
     def phone(self, e164: str, country: str) -> str:
         """A human way of writing ``e164`` (extensions and IDD prefixes included)."""
         code = vocab.CALLING_CODES[country]
-        national = e164[1 + len(code):]
+        national = e164[1 + len(code) :]
         x = self.r()
         if country in vocab.NANP_COUNTRIES:
             area, exchange, line = national[:3], national[3:6], national[6:]
             forms = (
-                f"({area}) {exchange}-{line}", f"{area}.{exchange}.{line}",
+                f"({area}) {exchange}-{line}",
+                f"{area}.{exchange}.{line}",
                 f"+1 {area} {exchange} {line} x{int(self.r() * 900) + 10}",
-                f"001-{area}-{exchange}-{line}", f"{area}-{exchange}-{line}", e164,
-                f"1 ({area}) {exchange}-{line}", f"+1-{area}-{exchange}-{line}",
+                f"001-{area}-{exchange}-{line}",
+                f"{area}-{exchange}-{line}",
+                e164,
+                f"1 ({area}) {exchange}-{line}",
+                f"+1-{area}-{exchange}-{line}",
             )
             return self.pad(forms[int(x * len(forms))])
-        grouped = " ".join(national[i:i + 4] for i in range(0, len(national), 4))
+        grouped = " ".join(national[i : i + 4] for i in range(0, len(national), 4))
         forms = (
-            f"+{code} {grouped}", f"00{code} {grouped}", e164,
-            f"{vocab.TRUNK_PREFIXES[country]}{grouped}", f"+{code} ({national[:2]}) {national[2:]}",
+            f"+{code} {grouped}",
+            f"00{code} {grouped}",
+            e164,
+            f"{vocab.TRUNK_PREFIXES[country]}{grouped}",
+            f"+{code} ({national[:2]}) {national[2:]}",
         )
         return self.pad(forms[int(x * len(forms))])
 
@@ -400,9 +433,7 @@ class _Changer:
                 bucket = vocab.TITLES[person.title_bucket]
                 return replace(person, title=self._other(bucket, person.title))
             case "Department":
-                return replace(
-                    person, department=self._other(vocab.DEPARTMENTS, person.department)
-                )
+                return replace(person, department=self._other(vocab.DEPARTMENTS, person.department))
             case "LinkedIn":
                 first, last = vocab.ascii_key(person.first_name), vocab.ascii_key(person.last_name)
                 slug = f"{first}-{last}-{int(r() * 0xFFFFFF):06x}"
@@ -426,11 +457,19 @@ def _clean_row(person: Person, r: Random) -> list[str]:
         email = f" {email.upper()} "
     company = person.company
     return [
-        person.first_name, person.last_name, email, person.company_name or "",
+        person.first_name,
+        person.last_name,
+        email,
+        person.company_name or "",
         company.domain if company is not None and person.shows_website else "",
-        person.phone or "", person.mobile or "",
-        person.title or "", person.department or "", person.city.name,
-        person.city.region or "", person.city.country, person.linkedin or "",
+        person.phone or "",
+        person.mobile or "",
+        person.title or "",
+        person.department or "",
+        person.city.name,
+        person.city.region or "",
+        person.city.country,
+        person.linkedin or "",
         "; ".join(person.tags),
     ]
 
@@ -515,11 +554,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--out", type=Path, default=Path("var/bench/contacts_messy.csv"))
-    parser.add_argument("--seed", type=int, default=7,
-                        help="the seed of the file (with --reimport: of its base file)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=7,
+        help="the seed of the file (with --reimport: of its base file)",
+    )
     parser.add_argument("--duplicate-rate", type=float, default=0.10)
-    parser.add_argument("--reimport", action="store_true",
-                        help="write the re-import variant of the base file of --seed")
+    parser.add_argument(
+        "--reimport",
+        action="store_true",
+        help="write the re-import variant of the base file of --seed",
+    )
     parser.add_argument("--match-fraction", type=float, default=0.5)
     parser.add_argument("--change-fraction", type=float, default=0.2)
     return parser

@@ -75,8 +75,14 @@ def _cpu_seconds(processes: list[psutil.Process]) -> float:
 def _busy_seconds() -> float:
     """CPU seconds the whole machine has spent busy since boot (all cores)."""
     t = psutil.cpu_times()
-    return t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0) \
+    return (
+        t.user
+        + t.nice
+        + t.system
+        + getattr(t, "irq", 0.0)
+        + getattr(t, "softirq", 0.0)
         + getattr(t, "steal", 0.0)
+    )
 
 
 _POSTGRES_NAMES = {"postgres", "postmaster"}
@@ -114,8 +120,10 @@ class _ParallelWorkerWatch:
     """Whether PostgreSQL ran parallel query workers for the benchmark database: polls
     ``pg_stat_activity`` ten times a second on a connection of its own, in a thread."""
 
-    QUERY = ("SELECT count(*) FROM pg_stat_activity"
-             " WHERE backend_type = 'parallel worker' AND datname = current_database()")
+    QUERY = (
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE backend_type = 'parallel worker' AND datname = current_database()"
+    )
 
     def __init__(self, conninfo: str, interval: float = 0.1) -> None:
         self.seen = False
@@ -156,7 +164,8 @@ class CpuMeter:
         self.watch = _ParallelWorkerWatch(conninfo)  # before the scan: its backend is ours
         self.server_processes = server.processes() if server else []
         self.postgres_processes = [
-            process for process in psutil.process_iter(["name", "cmdline"])
+            process
+            for process in psutil.process_iter(["name", "cmdline"])
             if process.info["name"] in _POSTGRES_NAMES
             and f" {dbname} " in " ".join(process.info["cmdline"] or ())
         ]
@@ -216,10 +225,24 @@ def run_phase(
     ready, go, measured = context.Semaphore(0), context.Event(), context.Event()
     queue = context.Queue()
     specs = [
-        LoadSpec(target=target, mode=mode, threads=threads, first_thread=p * threads,
-                 total_threads=processes * threads, seconds=seconds, requests=requests,
-                 rate=rate, port=port, token=token, conninfo=conninfo, path=path,
-                 headers=headers, check=check, queries=queries, query_rows=query_rows)
+        LoadSpec(
+            target=target,
+            mode=mode,
+            threads=threads,
+            first_thread=p * threads,
+            total_threads=processes * threads,
+            seconds=seconds,
+            requests=requests,
+            rate=rate,
+            port=port,
+            token=token,
+            conninfo=conninfo,
+            path=path,
+            headers=headers,
+            check=check,
+            queries=queries,
+            query_rows=query_rows,
+        )
         for p in range(processes)
     ]
     children = [
@@ -236,9 +259,7 @@ def run_phase(
         try:
             go.set()
             try:
-                results: list[ProcessResult] = [
-                    queue.get(timeout=seconds + 60) for _ in children
-                ]
+                results: list[ProcessResult] = [queue.get(timeout=seconds + 60) for _ in children]
             except Empty:
                 raise BenchmarkError(
                     f"the {target} client processes did not report within {seconds + 60:.0f} s"
@@ -357,8 +378,10 @@ class QuietWaiter:
         if quiet(value):
             say(f"{describe_it(value)}: measuring")
         else:
-            say(f"{describe_it(value)}, no waiting time left (the CPU shares will say how "
-                "much other programs took)")
+            say(
+                f"{describe_it(value)}, no waiting time left (the CPU shares will say how "
+                "much other programs took)"
+            )
         return value
 
     def before_start(self) -> float:
@@ -376,8 +399,9 @@ class QuietWaiter:
         busy = self._wait(
             lambda: cores * psutil.cpu_percent(interval=self.sample),
             lambda busy: busy < NOISE_LIMIT_PERCENT,
-            lambda busy: f"other programs use {busy:.0f}% CPU "
-                         f"(quiet: < {NOISE_LIMIT_PERCENT:.0f}%)",
+            lambda busy: (
+                f"other programs use {busy:.0f}% CPU (quiet: < {NOISE_LIMIT_PERCENT:.0f}%)"
+            ),
         )
         return busy < NOISE_LIMIT_PERCENT
 

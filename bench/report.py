@@ -57,8 +57,11 @@ def write_results(name: str, payload: dict[str, Any], figures: list[Figure]) -> 
     document = {
         "benchmark": name,
         "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "host": {"python": platform.python_version(), "machine": platform.machine(),
-                 "system": platform.platform()},
+        "host": {
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "system": platform.platform(),
+        },
         "figures": [asdict(figure) | {"verdict": figure.verdict} for figure in figures],
         **payload,
     }

@@ -38,57 +38,78 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--force-generate", action="store_true",
-                        help="reload the data sets even when bench_meta says they are there")
-    parser.add_argument("--list-page-database-url", default=None,
-                        help="the list page benchmark's own database (default: "
-                             f"{list_page.DATABASE_NAME} on the server of --database-url)")
+    parser.add_argument(
+        "--force-generate",
+        action="store_true",
+        help="reload the data sets even when bench_meta says they are there",
+    )
+    parser.add_argument(
+        "--list-page-database-url",
+        default=None,
+        help="the list page benchmark's own database (default: "
+        f"{list_page.DATABASE_NAME} on the server of --database-url)",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        load_data(args.database_url, accounts=args.accounts, contacts=args.contacts,
-                  seed=args.seed, force=args.force_generate)
+        load_data(
+            args.database_url,
+            accounts=args.accounts,
+            contacts=args.contacts,
+            seed=args.seed,
+            force=args.force_generate,
+        )
     except generate.LoadError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print()
     results = {"list_api": list_api.execute(list_api.Options(database_url=args.database_url))}
     print()
-    results["segment_count"] = segment_count.execute(segment_count.Options(
-        database_url=args.database_url, generate=False
-    ))
+    results["segment_count"] = segment_count.execute(
+        segment_count.Options(database_url=args.database_url, generate=False)
+    )
     print()
-    results["list_export"] = list_export.execute(list_export.Options(
-        database_url=args.database_url, generate=False
-    ))
+    results["list_export"] = list_export.execute(
+        list_export.Options(database_url=args.database_url, generate=False)
+    )
     print()
     list_page_url = args.list_page_database_url or with_dbname(
         args.database_url, list_page.DATABASE_NAME
     )
     if list_page_url == args.database_url:
-        print("error: the list page benchmark needs a database of its own (it loads "
-              "100,000 contacts there)", file=sys.stderr)
+        print(
+            "error: the list page benchmark needs a database of its own (it loads "
+            "100,000 contacts there)",
+            file=sys.stderr,
+        )
         results["list_page"] = 1
     else:
-        results["list_page"] = list_page.execute(list_page.Options(
-            database_url=list_page_url, force_generate=args.force_generate
-        ))
+        results["list_page"] = list_page.execute(
+            list_page.Options(database_url=list_page_url, force_generate=args.force_generate)
+        )
     print()
-    results["domain_sets"] = domain_sets.execute(domain_sets.Options(
-        database_url=args.database_url, accounts=args.accounts, contacts=args.contacts,
-        seed=args.seed,
-    ))
+    results["domain_sets"] = domain_sets.execute(
+        domain_sets.Options(
+            database_url=args.database_url,
+            accounts=args.accounts,
+            contacts=args.contacts,
+            seed=args.seed,
+        )
+    )
     print()
     # A database of its own: the import benchmark empties it first.
-    results["imports"] = imports.execute(imports.Options(
-        database_url=with_dbname(args.database_url, "pivotal_bench_import")
-    ))
-    print("\nsummary: " + ", ".join(
-        f"{name} {'PASS' if status == 0 else 'FAIL'}" for name, status in results.items()
-    ))
+    results["imports"] = imports.execute(
+        imports.Options(database_url=with_dbname(args.database_url, "pivotal_bench_import"))
+    )
+    print(
+        "\nsummary: "
+        + ", ".join(
+            f"{name} {'PASS' if status == 0 else 'FAIL'}" for name, status in results.items()
+        )
+    )
     return 0 if all(status == 0 for status in results.values()) else 1
 
 

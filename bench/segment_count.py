@@ -107,8 +107,13 @@ WHERE c.deleted_at IS NULL
 
 
 def hand_params(now: dt.datetime) -> dict[str, Any]:
-    return {"countries": COUNTRIES, "seniorities": SENIORITIES, "tags": TAGS,
-            "since": now - dt.timedelta(days=DAYS), "now": now}
+    return {
+        "countries": COUNTRIES,
+        "seniorities": SENIORITIES,
+        "tags": TAGS,
+        "since": now - dt.timedelta(days=DAYS),
+        "now": now,
+    }
 
 
 @dataclass(frozen=True)
@@ -252,7 +257,7 @@ def measure_round(targets: Targets, runs: int, dbname: str) -> tuple[dict[str, S
     own = _own_cpu()
     try:
         for n in range(runs):
-            for name in names[n % len(names):] + names[: n % len(names)]:
+            for name in names[n % len(names) :] + names[: n % len(names)]:
                 started = time.perf_counter()
                 counted = calls[name]()
                 series[name].times.append(1000 * (time.perf_counter() - started))
@@ -337,17 +342,25 @@ def build_figures(series: dict[str, Series], shares: CpuShares, expected: int) -
         ),
     ]
     if "preview" in series:
-        figures.append(Figure(
-            name=f"preview (count + {SAMPLE_SIZE} sample ids), service: p50 / p95",
-            value=f"{series['preview'].ms(0.5):.1f} / {series['preview'].ms(0.95):.1f} ms",
-            budget="-", baseline=f"SQL {sql.ms(0.5):.1f} / {sql.ms(0.95):.1f} ms", passed=None,
-        ))
+        figures.append(
+            Figure(
+                name=f"preview (count + {SAMPLE_SIZE} sample ids), service: p50 / p95",
+                value=f"{series['preview'].ms(0.5):.1f} / {series['preview'].ms(0.95):.1f} ms",
+                budget="-",
+                baseline=f"SQL {sql.ms(0.5):.1f} / {sql.ms(0.95):.1f} ms",
+                passed=None,
+            )
+        )
     if "HTTP" in series:
-        figures.append(Figure(
-            name="POST /api/v1/segments/preview in-process: p50 / p95",
-            value=f"{series['HTTP'].ms(0.5):.1f} / {series['HTTP'].ms(0.95):.1f} ms",
-            budget="-", baseline=f"SQL {sql.ms(0.5):.1f} / {sql.ms(0.95):.1f} ms", passed=None,
-        ))
+        figures.append(
+            Figure(
+                name="POST /api/v1/segments/preview in-process: p50 / p95",
+                value=f"{series['HTTP'].ms(0.5):.1f} / {series['HTTP'].ms(0.95):.1f} ms",
+                budget="-",
+                baseline=f"SQL {sql.ms(0.5):.1f} / {sql.ms(0.95):.1f} ms",
+                passed=None,
+            )
+        )
     figures += [
         Figure(
             name="contacts matched (every target)",
@@ -382,12 +395,19 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m bench.segment_count", description=__doc__.split("\n\n")[0]
     )
     add_dataset_arguments(parser, defaults)
-    parser.add_argument("--runs", type=int, default=defaults.runs,
-                        help="measured rounds; each times every target once "
-                             "(default %(default)s)")
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=defaults.runs,
+        help="measured rounds; each times every target once (default %(default)s)",
+    )
     parser.add_argument("--warmup", type=int, default=defaults.warmup)
-    parser.add_argument("--no-http", dest="http", action="store_false",
-                        help="leave out POST /api/v1/segments/preview")
+    parser.add_argument(
+        "--no-http",
+        dest="http",
+        action="store_false",
+        help="leave out POST /api/v1/segments/preview",
+    )
     parser.add_argument("--quiet-load", type=float, default=defaults.quiet_load)
     parser.add_argument("--quiet-wait", type=float, default=defaults.quiet_wait)
     parser.add_argument("--retries", type=int, default=defaults.retries)
@@ -401,14 +421,19 @@ def execute(options: Options) -> int:
     if isinstance(outcome, int):
         return outcome
     figures, payload = outcome
-    print(format_table("Segment count, 8 rules over contacts and accounts (DESIGN.md section 12)",
-                       figures))
+    print(
+        format_table(
+            "Segment count, 8 rules over contacts and accounts (DESIGN.md section 12)", figures
+        )
+    )
     for name, lines in payload["plans"].items():
         if name != "compiled_sql":
             print(f"\nplan of the {name} count:\n" + "\n".join(plan_outline(lines)))
     if payload["cpu"]["other"] > NOISE_LIMIT_PERCENT:
-        print(f"\nwarning: other programs used {payload['cpu']['other']:.0f}% CPU while "
-              "measuring; the figures understate this code. Run on a quiet machine.")
+        print(
+            f"\nwarning: other programs used {payload['cpu']['other']:.0f}% CPU while "
+            "measuring; the figures understate this code. Run on a quiet machine."
+        )
     return finish("segment_count", payload, figures)
 
 

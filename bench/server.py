@@ -97,11 +97,17 @@ class AppServer:
     def __enter__(self) -> AppServer:
         write_ini(self.ini, self.database_url)
         command = [
-            sys.executable, "-m", "gunicorn",
-            "--workers", str(SERVER_WORKERS),
-            "--worker-class", "sync",
-            "--bind", f"127.0.0.1:{self.port}",
-            "--paste", str(self.ini),
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            str(SERVER_WORKERS),
+            "--worker-class",
+            "sync",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--paste",
+            str(self.ini),
         ]
         if _gunicorn_supports("control_socket_disable"):
             command.insert(3, "--no-control-socket")
@@ -110,7 +116,11 @@ class AppServer:
         with self.log.open("wb") as log:
             # A session of its own: Ctrl-C reaches us, and we stop the server in order.
             self.process = subprocess.Popen(
-                command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                command,
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         try:
@@ -215,7 +225,8 @@ def log_in(port: int, password: str) -> str:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         conn.request(
-            "POST", "/api/v1/auth/login",
+            "POST",
+            "/api/v1/auth/login",
             body=json.dumps({"email": BENCH_EMAIL, "password": password}),
             headers={"Content-Type": "application/json"},
         )

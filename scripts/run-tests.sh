@@ -8,6 +8,7 @@ BIN=.venv/bin
 PG_ADMIN_URL=${PIVOTAL_TEST_PG_ADMIN_URL:-postgresql://postgres@127.0.0.1:5432/test}
 
 $BIN/ruff check .
+$BIN/ruff format --check .
 
 if [ "${CI:-}" = "true" ]; then
   export PIVOTAL_TEST_REDIS_URL=${PIVOTAL_TEST_REDIS_URL:-redis://127.0.0.1:6379/15}

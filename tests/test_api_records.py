@@ -488,6 +488,7 @@ SHARED_BAD_BODIES = [
     pytest.param({"linkedin_url": "https://example.com/x"}, "linkedin_url", 400, id="bad-linkedin"),
 ]
 
+
 def test_escaped_surrogate_pairs_are_text(admin):
     """Only a lone surrogate is refused: a pair escaped in JSON is one character."""
     body = b'{"first_name": "Ren\\u00e9e", "last_name": "M\\ud83d\\ude00ller"}'

@@ -619,4 +619,3 @@ def test_a_list_made_from_a_domain_set_links_to_it(dbsession, marketer):
     )
     source = html(marketer.get(f"/lists/{audience_list.id}")).select_one(".list-facts a")
     assert (source["href"], source.get_text()) == ("/domain-sets/7", "from a domain set")
-

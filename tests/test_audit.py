@@ -191,9 +191,7 @@ def test_history_newest_first_with_paging(admin, contact, dbsession):
     assert len(items) == 1 + 3 + 1 + 1
     ids = [item["id"] for item in items]
     assert ids == sorted(ids, reverse=True)
-    assert [item["action"] for item in items] == ["restore", "delete"] + ["update"] * 3 + [
-        "create"
-    ]
+    assert [item["action"] for item in items] == ["restore", "delete"] + ["update"] * 3 + ["create"]
     assert ids == [e.id for e in reversed(events(dbsession, "contact", contact["id"]))]
     first = items[-1]
     assert set(first) >= {

@@ -92,9 +92,7 @@ def values_of(record: Any, names: tuple[str, ...]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- basics
 
 
-def test_new_contacts_get_values_provenance_and_one_audit_event_each(
-    dbsession, make_import_batch
-):
+def test_new_contacts_get_values_provenance_and_one_audit_event_each(dbsession, make_import_batch):
     batch = make_import_batch(as_of=T0)
     counts = run(
         dbsession,

@@ -709,9 +709,7 @@ def test_bulk_delete_above_the_inline_limit_runs_as_a_job(web_login, dbsession, 
     }
     deleted = events(dbsession, "contact", action="delete")
     assert len(deleted) == total
-    assert {(e.source, e.actor_id, e.job_id) for e in deleted} == {
-        ("bulk", client.user.id, job.id)
-    }
+    assert {(e.source, e.actor_id, e.job_id) for e in deleted} == {("bulk", client.user.id, job.id)}
     assert count(dbsession, Contact, Contact.deleted_at.is_(None)) == 1
     assert reload(dbsession, Contact, keeper.id).deleted_at is None
 

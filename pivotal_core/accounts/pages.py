@@ -160,6 +160,7 @@ DETAILS = (
     ),
 )
 
+
 def account_extra(request: Request, account: Account) -> dict[str, Any]:
     """The hierarchy around the account and the contacts at it."""
     session = request.dbsession

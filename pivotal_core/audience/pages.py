@@ -179,8 +179,7 @@ def builder_config(request: Request, exclude_segment: int | None = None) -> dict
         },
         "operators": OPERATORS,
         "lists": [
-            {"id": i.id, "name": i.name, "entityType": i.entity_type}
-            for i in shared(AudienceList)
+            {"id": i.id, "name": i.name, "entityType": i.entity_type} for i in shared(AudienceList)
         ],
         "segments": [
             {"id": i.id, "name": i.name, "entityType": i.entity_type}
@@ -204,9 +203,7 @@ def split_errors(fields: Mapping[str, str]) -> tuple[dict[str, str], dict[str, s
     return inside, {k: v for k, v in fields.items() if k not in inside}
 
 
-def sample_records(
-    request: Request, entity: str, ids: Sequence[int]
-) -> list[dict[str, Any]]:
+def sample_records(request: Request, entity: str, ids: Sequence[int]) -> list[dict[str, Any]]:
     """The records of ``ids`` as the preview and a segment's page show them."""
     if not ids:
         return []
@@ -263,9 +260,7 @@ def preview_count(request: Request) -> dict[str, Any]:
 # ---------------------------------------------------------------- a definition in words
 
 
-def describe_definition(
-    request: Request, entity: str, definition: Any
-) -> dict[str, Any] | None:
+def describe_definition(request: Request, entity: str, definition: Any) -> dict[str, Any] | None:
     """The definition as nested groups of sentences ("Country is any of DE, FR"); None
     when it is not a group (a broken stored definition is shown as JSON instead)."""
     if not isinstance(definition, Mapping) or not isinstance(definition.get("rules"), list):
@@ -636,9 +631,7 @@ def parse_ids(raw: str) -> list[int]:
             raise ValidationFailed({"recordIds": f"“{shown}” is not a record id"})
         ids.append(int(part))
     if len(ids) > services.MAX_RECORD_IDS:
-        raise ValidationFailed(
-            {"recordIds": f"must have at most {services.MAX_RECORD_IDS:,} ids"}
-        )
+        raise ValidationFailed({"recordIds": f"must have at most {services.MAX_RECORD_IDS:,} ids"})
     return ids
 
 
@@ -831,9 +824,7 @@ def add_list_members(request: Request):
 def remove_list_members(request: Request):
     audience_list = _item(request, AudienceList)
     back = request.POST.get("came_from")
-    location = (
-        safe_next(back) if back else request.route_path("web.list", id=audience_list.id)
-    )
+    location = safe_next(back) if back else request.route_path("web.list", id=audience_list.id)
     try:
         ids = member_table(audience_list).selected_ids(request, request.POST)
         if len(ids) > services.MAX_RECORD_IDS:

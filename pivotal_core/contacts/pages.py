@@ -167,6 +167,7 @@ DETAILS = (
     ("Classification", (DetailField("tags", "Tags", "tags"),)),
 )
 
+
 def local_time(timezone: str | None) -> str | None:
     """The contact's current local time, for deciding whether to call now."""
     if not timezone:

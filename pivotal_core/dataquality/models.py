@@ -83,9 +83,7 @@ class SurvivorshipRule(IdMixin, TimestampMixin, Base):
     # Highest priority first; sources not listed rank below every listed one.
     sources: Mapped[list[str]] = mapped_column(JSONValue, default=list)
 
-    __table_args__ = (
-        Index("uq_survivorship_rules_entity_field", "entity", "field", unique=True),
-    )
+    __table_args__ = (Index("uq_survivorship_rules_entity_field", "entity", "field", unique=True),)
 
 
 class DuplicateCandidate(IdMixin, TimestampMixin, Base):

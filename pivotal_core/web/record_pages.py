@@ -722,7 +722,11 @@ def bulk_actions(request: Request, pages: RecordPages, deleted: bool) -> list[Bu
         ):
             actions.append(
                 BulkAction(
-                    url(suffix), label, confirm=verb % plural, inputs="list", options=options,
+                    url(suffix),
+                    label,
+                    confirm=verb % plural,
+                    inputs="list",
+                    options=options,
                     note=note,
                 )
             )
@@ -1045,8 +1049,13 @@ def add_record_pages(config: Configurator, pages: RecordPages) -> None:
         *(
             # The route's permission is the action's own; reading (for list actions) is
             # checked by the service.
-            (pages.list_route(suffix), "POST", bulk_view(action),
-             permissions_needed(kind, action)[-1], None)
+            (
+                pages.list_route(suffix),
+                "POST",
+                bulk_view(action),
+                permissions_needed(kind, action)[-1],
+                None,
+            )
             for suffix, _, action in BULK_ROUTES
         ),
     )

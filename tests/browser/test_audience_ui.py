@@ -119,9 +119,7 @@ def test_build_a_nested_filter_with_the_keyboard_save_it_and_convert_it_to_a_lis
     pick_field(page, "job title", "Job title")
     page.keyboard.press("ArrowDown")
     page.keyboard.press("ArrowDown")
-    expect(inner.locator(".fb-rule").nth(1).locator("select.fb-operator")).to_have_value(
-        "contains"
-    )
+    expect(inner.locator(".fb-rule").nth(1).locator("select.fb-operator")).to_have_value("contains")
     page.keyboard.press("Tab")
     page.keyboard.type("engineer")
     expected = expect_live_count(page, live_server)
@@ -213,9 +211,12 @@ def test_a_rule_the_server_refuses_is_marked_where_it_is_and_nothing_is_saved(
     expect(page.locator(".fb-rule .fb-error")).to_contain_text("Value must be between")
     assert definition_of(page)["rules"][0]["rules"][0]["value"] == 10000000000000000
     with live_server.session() as session:
-        assert session.scalars(
-            select(Segment).where(Segment.name == f"Too many employees {n}")
-        ).first() is None
+        assert (
+            session.scalars(
+                select(Segment).where(Segment.name == f"Too many employees {n}")
+            ).first()
+            is None
+        )
     # Fixing the value counts again.
     page.locator(".fb-rule input[type=number]").fill("2")
     expect_live_count(page, live_server)
