@@ -33,6 +33,9 @@ CORE_DEFAULTS: dict[str, Any] = {
     # A million contacts with a dozen columns is about 200 MB of CSV.
     "dataquality.max_upload_bytes": str(512 * 1024 * 1024),
     "dataquality.upload_retention_hours": "72",
+    # Days the file of a finished import batch is kept (a dry run can be repeated for
+    # real while it is); 0 keeps them for good.
+    "dataquality.batch_file_retention_days": "30",
     # A running job whose worker gives no sign of life for this long is marked failed.
     "jobs.stale_after_minutes": "60",
     "api.default_page_size": "50",
@@ -56,6 +59,7 @@ INT_SETTINGS = (
     "web.session_ttl",
     "dataquality.max_upload_bytes",
     "dataquality.upload_retention_hours",
+    "dataquality.batch_file_retention_days",
     "jobs.stale_after_minutes",
 )
 BOOL_SETTINGS = ("huey.immediate",)
@@ -126,6 +130,8 @@ def merge_settings(
             raise SettingsError(f"{key} must be a whole number, not {merged[key]!r}") from exc
     if merged["dataquality.upload_retention_hours"] < 1:
         raise SettingsError("dataquality.upload_retention_hours must be at least 1")
+    if merged["dataquality.batch_file_retention_days"] < 0:
+        raise SettingsError("dataquality.batch_file_retention_days must be 0 (keep) or more")
     if merged["jobs.stale_after_minutes"] < 5:
         raise SettingsError("jobs.stale_after_minutes must be at least 5")
     for key in BOOL_SETTINGS:

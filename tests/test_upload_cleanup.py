@@ -7,16 +7,18 @@ from __future__ import annotations
 import io
 import os
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from pivotal_core.audience.models import DomainSet
 from pivotal_core.audit.services import Actor
+from pivotal_core.config import SettingsError, merge_settings
 from pivotal_core.dataquality import uploads
 from pivotal_core.dataquality.tasks import CLEAN_UPLOADS_TASK
 from pivotal_core.db import utcnow
+from pivotal_core.errors import Conflict
 from pivotal_core.jobs.queue import registered_task
 
 HOUR = 3600
@@ -184,3 +186,52 @@ def test_the_clean_up_runs_every_hour(app, dbsession, imports_dir, scene):
     assert CLEAN_UPLOADS_TASK not in later
     registered_task(huey, CLEAN_UPLOADS_TASK)()  # huey keeps no result of a periodic task
     assert left(imports_dir) == kept(scene, imports_dir)
+
+
+def test_files_of_batches_finished_past_the_retention_go(
+    dbsession, settings, imports_dir, monkeypatch
+):
+    actor = Actor.system("test")
+    now = utcnow()
+    days = uploads.batch_file_retention(settings).days
+    assert days == 30
+
+    def batch(who: str, status: str, finished_days_ago: float | None, dry_run: bool = False):
+        note, file = receive(settings, who)
+        stored = uploads.get_upload(settings, note.stem, None)
+        made = uploads.create_import_batch(
+            dbsession, actor, stored, entity="contact", source="fair", dry_run=dry_run
+        )
+        made.status = status
+        if finished_days_ago is not None:
+            made.finished_at = now - timedelta(days=finished_days_ago)
+        aged(note, OLD)  # the wizard is long done with it (a young note keeps its file)
+        return made, aged(file, OLD * 24)
+
+    old_done, old_file = batch("old", "succeeded", days + 1)
+    old_dry, old_dry_file = batch("dry", "succeeded", days + 1, dry_run=True)
+    undone, undone_file = batch("undone", "undone", days + 5)
+    recent, recent_file = batch("recent", "succeeded", days - 1)
+    running, running_file = batch("running", "running", None)
+    # The same bytes imported long ago and again lately: the recent batch keeps them.
+    shared_old, shared_file = batch("shared", "failed", days + 10)
+    shared_new, _ = batch("shared", "succeeded", 1)
+    dbsession.commit()
+
+    monkeypatch.setitem(settings, uploads.BATCH_FILE_SETTING, 0)  # 0: kept for good
+    assert uploads.clean_uploads(dbsession, settings).files == []
+    monkeypatch.setitem(settings, uploads.BATCH_FILE_SETTING, days)
+    cleanup = uploads.clean_uploads(dbsession, settings)
+    assert set(cleanup.files) == {str(old_file), str(old_dry_file), str(undone_file)}
+    for kept_file in (recent_file, running_file, shared_file):
+        assert kept_file.exists()
+    # A dry run whose file went can no longer be repeated for real, and says why.
+    with pytest.raises(Conflict, match="no longer kept; upload it again"):
+        uploads.repeat_batch(dbsession, actor, old_dry, huey=None)
+
+
+def test_the_batch_file_retention_cannot_be_negative():
+    with pytest.raises(SettingsError, match="dataquality.batch_file_retention_days"):
+        merge_settings(
+            {"auth.secret": "x" * 40, "dataquality.batch_file_retention_days": "-1"}, environ={}
+        )

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pivotal_core.api.pagination import Page, SortKey, keyset_page
@@ -96,6 +96,9 @@ __all__ = [
 
 MAX_UPLOAD_SETTING = "dataquality.max_upload_bytes"
 RETENTION_SETTING = "dataquality.upload_retention_hours"
+BATCH_FILE_SETTING = "dataquality.batch_file_retention_days"
+# A batch in one of these states no longer reads its file (but a dry run's repeat does).
+FINISHED_STATES = ("succeeded", "failed", "undone")
 # A partial file this old belongs to no upload still running.
 PARTIAL_MAX_AGE = timedelta(hours=1)
 PREVIEW_ROWS = 50
@@ -117,6 +120,13 @@ def max_upload_bytes(settings: Mapping[str, Any]) -> int:
 def upload_retention(settings: Mapping[str, Any]) -> timedelta:
     """How long an upload nobody imports is kept (``dataquality.upload_retention_hours``)."""
     return timedelta(hours=int(settings.get(RETENTION_SETTING, CORE_DEFAULTS[RETENTION_SETTING])))
+
+
+def batch_file_retention(settings: Mapping[str, Any]) -> timedelta | None:
+    """How long the file of a finished import batch is kept
+    (``dataquality.batch_file_retention_days``); None: for good."""
+    days = int(settings.get(BATCH_FILE_SETTING, CORE_DEFAULTS[BATCH_FILE_SETTING]))
+    return timedelta(days=days) if days > 0 else None
 
 
 # --------------------------------------------------------------------------- files
@@ -323,15 +333,21 @@ def _noted_file_name(note: Path) -> str | None:
         return None
 
 
-def _file_names_in_use(session: Session) -> set[str]:
-    """Names of the kept files that import batches (any status) and domain sets (deleted
-    ones too: they can be restored, and their jobs read the file) refer to. Files are
-    named by their content, so a name is the file wherever the folder was mounted."""
-    paths = set(
-        session.scalars(
-            select(ImportBatch.stored_path).distinct().execution_options(include_deleted=True)
+def _file_names_in_use(session: Session, finished_before: datetime | None) -> set[str]:
+    """Names of the kept files that import batches and domain sets (deleted ones too: they
+    can be restored, and their jobs read the file) refer to; a batch that finished before
+    ``finished_before`` no longer counts. Files are named by their content, so a name is
+    the file wherever the folder was mounted."""
+    batches = select(ImportBatch.stored_path).distinct().execution_options(include_deleted=True)
+    if finished_before is not None:
+        batches = batches.where(
+            or_(
+                ImportBatch.status.not_in(FINISHED_STATES),
+                ImportBatch.finished_at.is_(None),
+                ImportBatch.finished_at >= finished_before,
+            )
         )
-    )
+    paths = set(session.scalars(batches))
     sources = session.scalars(select(DomainSet.source_file).execution_options(include_deleted=True))
     paths.update(source.get("path") for source in sources if isinstance(source, dict))
     return {Path(path).name for path in paths if path}
@@ -342,9 +358,10 @@ def clean_uploads(
 ) -> UploadCleanup:
     """Remove what abandoned uploads leave in the imports folder: upload notes not written
     for ``dataquality.upload_retention_hours``; kept files as old that no import batch,
-    domain set or remaining note refers to; partial files older than an hour (a process
-    stopped while copying). Nothing else in the folder is touched. ``dry_run``: remove
-    nothing, report the same."""
+    domain set or remaining note refers to (a batch finished more than
+    ``dataquality.batch_file_retention_days`` ago no longer holds its file); partial files
+    older than an hour (a process stopped while copying). Nothing else in the folder is
+    touched. ``dry_run``: remove nothing, report the same."""
     folder = Path(settings["dataquality.imports_dir"])
     now = time.time()
     old = now - upload_retention(settings).total_seconds()
@@ -371,7 +388,9 @@ def clean_uploads(
                 remove(path, status.st_size, cleanup.notes)
             elif name := _noted_file_name(path):
                 noted.add(name)
-    in_use = noted | _file_names_in_use(session)
+    keep_batch_files = batch_file_retention(settings)
+    finished_before = utcnow() - keep_batch_files if keep_batch_files is not None else None
+    in_use = noted | _file_names_in_use(session, finished_before)
     for path, status in _folder_entries(folder):
         if is_partial_file(path):
             if status.st_mtime < abandoned:
