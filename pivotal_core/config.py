@@ -41,10 +41,12 @@ CORE_DEFAULTS: dict[str, Any] = {
     "api.default_page_size": "50",
     "api.max_page_size": "200",
     "dataquality.source_priority": "manual salesforce hubspot",
+    # Keys of erased people's digests, newest first; empty: auth.secret.
+    "privacy.erasure_keys": "",
 }
 
 # Settings that hold secrets: in production they must come from the environment.
-SECRET_SETTINGS = ("auth.secret",)
+SECRET_SETTINGS = ("auth.secret", "privacy.erasure_keys")
 
 INT_SETTINGS = (
     "auth.access_ttl",
@@ -63,7 +65,7 @@ INT_SETTINGS = (
     "jobs.stale_after_minutes",
 )
 BOOL_SETTINGS = ("huey.immediate",)
-LIST_SETTINGS = ("pivotal.plugins", "dataquality.source_priority")
+LIST_SETTINGS = ("pivotal.plugins", "dataquality.source_priority", "privacy.erasure_keys")
 
 
 class SettingsError(RuntimeError):
@@ -144,4 +146,6 @@ def merge_settings(
         raise SettingsError("auth.secret is empty: set it in the .ini or PIVOTAL_AUTH_SECRET")
     if len(str(merged["auth.secret"])) < 32:
         raise SettingsError("auth.secret must be at least 32 characters")
+    if any(len(key) < 32 for key in merged["privacy.erasure_keys"]):
+        raise SettingsError("privacy.erasure_keys: each key must be at least 32 characters")
     return merged

@@ -15,11 +15,12 @@ from sqlalchemy import func, select
 from pivotal_core.audit.models import AuditEvent
 from pivotal_core.audit.services import Actor, field_changes
 from pivotal_core.authnz.permissions import Role
+from pivotal_core.config import SettingsError, merge_settings
 from pivotal_core.contacts.models import Contact, ContactIdentifier
 from pivotal_core.contacts.services import update_contact
 from pivotal_core.dataquality.erase import erase_contact, is_erased, preview_erase
 from pivotal_core.dataquality.files import FileFormat, read_rows, sniff
-from pivotal_core.dataquality.identity import identity_digest
+from pivotal_core.dataquality.identity import erasure_keys, identity_digest
 from pivotal_core.dataquality.merge import merge_records, revert_merge
 from pivotal_core.dataquality.models import (
     ErasedIdentity,
@@ -162,6 +163,61 @@ def test_a_later_import_does_not_silently_recreate_the_person(
     ).one()
     assert rejection.raw == {"E-mail": "[erased]", "Name": "[erased]"}
     assert "allow_erased" in rejection.reasons["erased"]
+
+
+def test_a_new_erasure_key_still_recognises_people_erased_under_the_old_one(
+    app, admin, dbsession, jane, make_contact, make_import_batch, monkeypatch
+):
+    from pivotal_core.dataquality.rows import ImportOptions, PreparedRow
+    from pivotal_core.dataquality.upsert import import_rows
+
+    assert admin.post(f"{API}/contacts/{jane['id']}/erase", {"reason": "r"}).status_int == 200
+    old_digest = identity_digest("email", "jane.doe@example.com", TEST_SECRET)
+    assert old_digest in set(dbsession.scalars(select(ErasedIdentity.digest)))
+    # The key changes: the new one first, the old one kept to recognise earlier erasures.
+    new_key = "n" * 40
+    keys = erasure_keys({"privacy.erasure_keys": [new_key, TEST_SECRET]})
+    assert keys == (new_key, TEST_SECRET)
+    assert erasure_keys({"auth.secret": TEST_SECRET, "privacy.erasure_keys": []}) == (TEST_SECRET,)
+    assert is_erased(dbsession, "email", "Jane.Doe@Example.com", keys)
+    assert not is_erased(dbsession, "email", "Jane.Doe@Example.com", new_key)
+    row = PreparedRow(number=1, values={"email": "jane.doe@example.com"}, raw={"E": "x"})
+    importer = Actor(user_id=None, source="import:hubspot")
+    counts = import_rows(
+        dbsession, make_import_batch(), [row], ImportOptions(), importer, secret=keys
+    )
+    assert (counts.created, counts.skipped_reasons) == (0, {"erased": 1})
+
+    # A later erasure keeps its digests under the new key only.
+    monkeypatch.setitem(app.registry.settings, "privacy.erasure_keys", [new_key, TEST_SECRET])
+    sam = make_contact(email="sam@example.org")
+    assert admin.post(f"{API}/contacts/{sam.id}/erase", {"reason": "r"}).status_int == 200
+    digests = set(dbsession.scalars(select(ErasedIdentity.digest)))
+    assert identity_digest("email", "sam@example.org", new_key) in digests
+    assert identity_digest("email", "sam@example.org", TEST_SECRET) not in digests
+    # Erasing someone erased before under the old key reuses that digest, not a second one.
+    dbsession.expunge_all()  # SQLite gives an erased contact's id to the next one
+    again = make_contact(email="jane.doe@example.com")
+    res = admin.post(f"{API}/contacts/{again.id}/erase", {"reason": "again"})
+    assert res.status_int == 200
+    rows = dbsession.scalars(select(ErasedIdentity).where(ErasedIdentity.kind == "email")).all()
+    assert sorted(r.digest for r in rows) == sorted(
+        [old_digest, identity_digest("email", "sam@example.org", new_key)]
+    )
+
+
+def test_erasure_keys_are_secrets_of_32_characters_or_more():
+    with pytest.raises(SettingsError, match="privacy.erasure_keys"):
+        merge_settings({"auth.secret": "x" * 40, "privacy.erasure_keys": "short"}, environ={})
+    with pytest.raises(SettingsError, match="PIVOTAL_PRIVACY_ERASURE_KEYS"):
+        merge_settings(
+            {
+                "auth.secret": "x" * 40,
+                "pivotal.env": "production",
+                "privacy.erasure_keys": "k" * 40,
+            },
+            environ={"PIVOTAL_AUTH_SECRET": "y" * 40},
+        )
 
 
 def test_erase_scrubs_the_rows_imports_rejected_for_the_person(

@@ -17,6 +17,7 @@ from pivotal_core.api.records import page_json, request_actor
 from pivotal_core.api.validation import Boolean, FileUpload, Integer, JSONObject, Text
 from pivotal_core.authnz.permissions import Permission
 from pivotal_core.dataquality import duplicates, erase, merge, uploads
+from pivotal_core.dataquality.identity import erasure_keys
 from pivotal_core.dataquality.mapping import list_mappings, save_mapping
 from pivotal_core.dataquality.models import (
     BATCH_STATES,
@@ -346,7 +347,7 @@ def revert_merge_view(request: Request) -> dict[str, Any]:
 
 def erase_view(request: Request) -> dict[str, Any]:
     contact_id = int(request.matchdict["id"])
-    secret = request.registry.settings["auth.secret"]
+    secret = erasure_keys(request.registry.settings)
     result = erase.erase_person(
         request.dbsession,
         request_actor(request),

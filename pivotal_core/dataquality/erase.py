@@ -18,7 +18,7 @@ import json
 import re
 import tempfile
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from pivotal_core.dataquality.files import FileFormat, FileProblem, read_rows, w
 from pivotal_core.dataquality.identity import (
     CONTACT_IDENTITY_FIELDS,
     IDENTITY_KINDS,
+    as_keys,
     identity_digest,
 )
 from pivotal_core.dataquality.models import (
@@ -94,13 +95,19 @@ def normalized_identity(kind: str, value: str, default_region: str = "US") -> st
 
 
 def is_erased(
-    session: Session, kind: str, value: str | None, secret: str, *, default_region: str = "US"
+    session: Session,
+    kind: str,
+    value: str | None,
+    secret: str | Sequence[str],
+    *,
+    default_region: str = "US",
 ) -> bool:
     """Whether a person with this email, phone (or mobile) number or LinkedIn URL was erased.
 
     ``kind`` is ``email``, ``phone`` or ``linkedin`` (contact field names ``mobile`` and
     ``linkedin_url`` are accepted too); ``value`` may be in any spelling the contact
-    field would accept.
+    field would accept. ``secret``: the key of the digests, or the keys newest first
+    (:func:`~pivotal_core.dataquality.identity.erasure_keys`).
     """
     kind = CONTACT_IDENTITY_FIELDS.get(kind, kind)
     if not value:
@@ -108,10 +115,12 @@ def is_erased(
     normalized = normalized_identity(kind, value, default_region)
     if normalized is None:
         return False
-    digest = identity_digest(kind, normalized, secret)
     found = session.scalar(
         select(ErasedIdentity.id).where(
-            ErasedIdentity.kind == kind, ErasedIdentity.digest == digest
+            ErasedIdentity.kind == kind,
+            ErasedIdentity.digest.in_(
+                [identity_digest(kind, normalized, key) for key in as_keys(secret)]
+            ),
         )
     )
     return found is not None
@@ -435,20 +444,27 @@ def _keep_digests(
     actor: Actor,
     identities: Iterable[tuple[str, str]],
     reason: str,
-    secret: str,
+    secret: str | Sequence[str],
 ) -> list[ErasedIdentity]:
+    """The digests of ``identities``: those kept already under any of the keys, new ones
+    made with the newest."""
     kept: list[ErasedIdentity] = []
     now = utcnow()
+    keys = as_keys(secret)
     for kind, value in sorted(identities):
-        digest = identity_digest(kind, value, secret)
+        digests = [identity_digest(kind, value, key) for key in keys]
         row = session.scalars(
-            select(ErasedIdentity).where(
-                ErasedIdentity.kind == kind, ErasedIdentity.digest == digest
-            )
+            select(ErasedIdentity)
+            .where(ErasedIdentity.kind == kind, ErasedIdentity.digest.in_(digests))
+            .order_by(ErasedIdentity.id)
         ).first()
         if row is None:
             row = ErasedIdentity(
-                kind=kind, digest=digest, erased_at=now, erased_by_id=actor.user_id, reason=reason
+                kind=kind,
+                digest=digests[0],
+                erased_at=now,
+                erased_by_id=actor.user_id,
+                reason=reason,
             )
             session.add(row)
         kept.append(row)
@@ -520,7 +536,7 @@ class Erasure:
 
 
 def erase_contact(
-    session: Session, actor: Actor, contact_id: int, reason: str, secret: str
+    session: Session, actor: Actor, contact_id: int, reason: str, secret: str | Sequence[str]
 ) -> list[ErasedIdentity]:
     """Erase the person behind ``contact_id``; returns the erased identities kept for them.
     See :func:`erase_person`."""
@@ -532,7 +548,7 @@ def erase_person(
     actor: Actor,
     contact_id: int,
     reason: str,
-    secret: str,
+    secret: str | Sequence[str],
     *,
     default_region: str = "US",
 ) -> Erasure:
@@ -544,6 +560,7 @@ def erase_person(
     their own copies. ``reason`` is kept with the digests; it should not name the person.
     ``default_region`` is the plan national phone numbers in imported files are read in
     (the ``phone.default_region`` imports use), to find the rows that name the person.
+    ``secret``: the key of the digests, or the keys newest first (``erasure_keys``).
     """
     reason = _check_reason(reason)
     contact = resolve_redirect(session, Contact, ENTITY, contact_id)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 # Identifier kinds an erased identity keeps, and the contact fields they come from.
 IDENTITY_KINDS = ("email", "phone", "linkedin")
@@ -15,6 +17,26 @@ CONTACT_IDENTITY_FIELDS = {
     "mobile": "phone",
     "linkedin_url": "linkedin",
 }
+
+
+KEYS_SETTING = "privacy.erasure_keys"
+
+
+def erasure_keys(settings: Mapping[str, Any]) -> tuple[str, ...]:
+    """The keys of erased-identity digests, newest first: ``privacy.erasure_keys`` when set,
+    else ``auth.secret``. Digests are made with the first and recognised under any, so the
+    key can change (list the new one first, the old ones after) without forgetting whom
+    was erased."""
+    keys = tuple(k for k in settings.get(KEYS_SETTING) or () if k)
+    if keys:
+        return keys
+    secret = settings.get("auth.secret")
+    return (secret,) if secret else ()
+
+
+def as_keys(secret: str | Sequence[str]) -> tuple[str, ...]:
+    """One key or several (newest first) as a tuple."""
+    return (secret,) if isinstance(secret, str) else tuple(secret)
 
 
 def identity_digest(kind: str, value: str, secret: str) -> str:

@@ -27,6 +27,7 @@ from pivotal_core.contacts.pages import PAGES as CONTACT_PAGES
 from pivotal_core.dataquality import duplicates, erase, merge
 from pivotal_core.dataquality.api import SCAN_TASK
 from pivotal_core.dataquality.explain import default_choice_reason
+from pivotal_core.dataquality.identity import erasure_keys
 from pivotal_core.dataquality.models import DuplicateCandidate, Merge
 from pivotal_core.dataquality.survivorship import SETTING as SOURCE_PRIORITY_SETTING
 from pivotal_core.dataquality.survivorship import is_blank, load_policy
@@ -969,7 +970,7 @@ def erase_view(request: Request):
     contact_id = int(request.matchdict["id"])
     reason = request.POST.get("reason", "")
     session = request.dbsession
-    secret = request.registry.settings["auth.secret"]
+    secret = erasure_keys(request.registry.settings)
     try:
         with session.begin_nested():
             result = erase.erase_person(

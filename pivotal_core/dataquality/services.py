@@ -26,6 +26,7 @@ from pivotal_core.audit.services import (
 )
 from pivotal_core.config import CORE_DEFAULTS
 from pivotal_core.contacts.models import Contact, ContactIdentifier
+from pivotal_core.dataquality.identity import erasure_keys
 from pivotal_core.dataquality.models import IMPORT_ENTITIES, ImportBatch, ImportRejection
 from pivotal_core.dataquality.rows import ImportOptions, PreparedRow
 from pivotal_core.dataquality.survivorship import SETTING, load_policy
@@ -220,7 +221,8 @@ def run_batch(
 ) -> ImportCounts:
     """Import ``rows`` as ``batch``; sets its status, counts and finish time.
 
-    ``settings``: the application settings (``auth.secret`` to recognise erased people,
+    ``settings``: the application settings (``auth.secret`` or ``privacy.erasure_keys`` to
+    recognise erased people,
     ``dataquality.source_priority``). ``commit_chunks``: commit after every chunk (the
     job does), so that a long import holds its locks briefly and a retry continues where
     it stopped; otherwise the caller's transaction holds everything. ``timings`` receives
@@ -233,7 +235,7 @@ def run_batch(
     batch_id = batch.id
     options = ImportOptions.from_dict(batch.options or {})
     policy = load_policy(session, batch.entity, settings.get(SETTING, CORE_DEFAULTS[SETTING]))
-    secret = settings.get("auth.secret") or None
+    secret = erasure_keys(settings) or None
     actor = actor or Actor(user_id=batch.created_by_id, source=f"import:{batch.source}")
     counts = ImportCounts()
     seen: set[int] = set()

@@ -69,7 +69,7 @@ from pivotal_core.audit.services import RECORD, Actor, audit_value
 from pivotal_core.contacts import services as contact_services
 from pivotal_core.contacts.models import Contact, ContactIdentifier
 from pivotal_core.dataquality.erase import ERASED
-from pivotal_core.dataquality.identity import CONTACT_IDENTITY_FIELDS, identity_digest
+from pivotal_core.dataquality.identity import CONTACT_IDENTITY_FIELDS, as_keys, identity_digest
 from pivotal_core.dataquality.models import ErasedIdentity, ImportBatch, ImportRejection
 from pivotal_core.dataquality.rows import ImportOptions, PreparedRow
 from pivotal_core.dataquality.survivorship import (
@@ -185,7 +185,7 @@ def import_rows(
     progress: Progress | None = None,
     *,
     policy: SurvivorshipPolicy | None = None,
-    secret: str | None = None,
+    secret: str | Sequence[str] | None = None,
     chunk_size: int = CHUNK_SIZE,
     checkpoint: Callable[[ImportCounts, int], None] | None = None,
     rejections: Callable[[list[dict[str, Any]]], None] | None = None,
@@ -197,8 +197,9 @@ def import_rows(
 
     ``actor``: who runs the import; its source becomes ``import:<batch source>`` and its
     ``batch_id`` the batch's. ``policy``: survivorship (default: loaded from the rules
-    with the setting's default priority). ``secret``: ``auth.secret``, needed to compare
-    rows with privacy-erased identities when there are any. ``checkpoint(counts, rows_done)``
+    with the setting's default priority). ``secret``: the key of erased-identity digests or
+    the keys newest first (``identity.erasure_keys``), needed to compare rows with
+    privacy-erased identities when there are any. ``checkpoint(counts, rows_done)``
     runs after each chunk (the job commits there). ``rejections``: when given (a dry run),
     called with each chunk's rejected rows (``row_number``, ``reasons``, ``raw``) instead of
     writing them. ``counts`` and ``seen``
@@ -683,7 +684,7 @@ class _Importer:
         options: ImportOptions,
         actor: Actor,
         policy: SurvivorshipPolicy,
-        secret: str | None,
+        secret: str | Sequence[str] | None,
         *,
         keep_rejections: Callable[[list[dict[str, Any]]], None] | None,
     ) -> None:
@@ -696,7 +697,7 @@ class _Importer:
         self.source = batch.source
         self.options = options
         self.policy = policy
-        self.secret = secret
+        self.keys = as_keys(secret) if secret else ()
         self.keep_rejections = keep_rejections
         self.actor = replace(actor, source=f"import:{batch.source}", batch_id=batch.id)
         self.entry = provenance_entry(self.actor, batch.as_of, batch.id)
@@ -805,7 +806,7 @@ class _Importer:
         table = ErasedIdentity.__table__
         if self.session.execute(select(table.c.id).limit(1)).first() is None:
             return rows
-        if not self.secret:
+        if not self.keys:
             raise ValueError(
                 "privacy-erased identities exist: the import needs auth.secret to check rows "
                 "against them"
@@ -815,8 +816,9 @@ class _Importer:
             for name, kind in CONTACT_IDENTITY_FIELDS.items():
                 value = row.values.get(name)
                 if value:
-                    digest = identity_digest(kind, value, self.secret)
-                    digests.setdefault(digest, []).append((row, name))
+                    for key in self.keys:
+                        digest = identity_digest(kind, value, key)
+                        digests.setdefault(digest, []).append((row, name))
         found = set(
             self.db.scalars(select(table.c.digest).where(self.db.in_(table.c.digest, digests)))
         )
