@@ -179,6 +179,7 @@ def test_a_new_erasure_key_still_recognises_people_erased_under_the_old_one(
     keys = erasure_keys({"privacy.erasure_keys": [new_key, TEST_SECRET]})
     assert keys == (new_key, TEST_SECRET)
     assert erasure_keys({"auth.secret": TEST_SECRET, "privacy.erasure_keys": []}) == (TEST_SECRET,)
+    assert erasure_keys({"privacy.erasure_keys": f"{new_key}, {TEST_SECRET}"}) == keys
     assert is_erased(dbsession, "email", "Jane.Doe@Example.com", keys)
     assert not is_erased(dbsession, "email", "Jane.Doe@Example.com", new_key)
     row = PreparedRow(number=1, values={"email": "jane.doe@example.com"}, raw={"E": "x"})

@@ -9,6 +9,8 @@ import hmac
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pivotal_core.config import as_list
+
 # Identifier kinds an erased identity keeps, and the contact fields they come from.
 IDENTITY_KINDS = ("email", "phone", "linkedin")
 CONTACT_IDENTITY_FIELDS = {
@@ -27,7 +29,7 @@ def erasure_keys(settings: Mapping[str, Any]) -> tuple[str, ...]:
     else ``auth.secret``. Digests are made with the first and recognised under any, so the
     key can change (list the new one first, the old ones after) without forgetting whom
     was erased."""
-    keys = tuple(k for k in settings.get(KEYS_SETTING) or () if k)
+    keys = tuple(as_list(settings.get(KEYS_SETTING) or ()))
     if keys:
         return keys
     secret = settings.get("auth.secret")
