@@ -5,8 +5,10 @@ step is photographed in the light and the dark theme."""
 
 from __future__ import annotations
 
+import io
 import itertools
 import re
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -14,7 +16,10 @@ from sqlalchemy import select
 from pivotal_core.audit.services import Actor
 from pivotal_core.contacts.models import Contact
 from pivotal_core.contacts.services import create_contact
+from pivotal_core.dataquality.files import sniff
 from pivotal_core.dataquality.models import DuplicateCandidate, Merge
+from pivotal_core.dataquality.services import create_batch
+from pivotal_core.dataquality.storage import store_upload
 
 pytestmark = pytest.mark.browser
 
@@ -160,15 +165,36 @@ def test_review_merge_and_revert_a_pair(new_page, live_server, screenshots, dupl
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_erase_a_contact_after_confirming(
-    new_page, live_server, screenshots, duplicate_pair, theme
+    new_page, live_server, screenshots, duplicate_pair, theme, tmp_path
 ):
     contact_id, _ = duplicate_pair
+    # A file kept from an earlier import that names the person: the erase rewrites it.
+    with live_server.session() as session:
+        email = session.get(Contact, contact_id).email
+        path, digest = store_upload(
+            {"dataquality.imports_dir": str(tmp_path / "imports")},
+            io.BytesIO(f"Email,First Name\r\n{email},Olivia\r\nx@else.example,X\r\n".encode()),
+            "fair.csv",
+        )
+        create_batch(
+            session,
+            Actor.system("test"),
+            entity="contact",
+            source="fair",
+            filename="fair.csv",
+            stored_path=path,
+            file_sha256=digest,
+            file_format=sniff(path).as_dict(),
+            mapping={"Email": "email", "First Name": "first_name"},
+        )
+        session.commit()
     page = new_page("admin", theme=theme)
     page.goto(f"/contacts/{contact_id}")
     page.get_by_role("link", name="Erase personal data…").click()
     dialog = page.get_by_role("alertdialog")
     expect(dialog).to_contain_text("for good?")
     expect(dialog.locator("[data-erase='identifiers']")).to_contain_text("external:hubspot")
+    expect(dialog.locator("[data-erase='import-files']")).to_contain_text("kept for repeat runs")
     page.get_by_role("button", name="Erase permanently").click()
     expect(page.locator("#e-reason")).to_contain_text("is required")
     _screenshot(page, screenshots, "erase-confirm", theme)
@@ -179,6 +205,13 @@ def test_erase_a_contact_after_confirming(
     page.get_by_role("button", name="Erase permanently").click()
     expect(page).to_have_url(path_is(live_server, "/contacts"))
     expect(page.locator(".flash-success")).to_contain_text(f"Erased contact {contact_id}")
+    expect(page.locator(".flash-success")).to_contain_text(
+        "Emptied 1 row naming them in 1 kept import file."
+    )
+    assert not Path(path).exists()
+    (rewritten,) = (tmp_path / "imports").glob("*.csv")
+    assert email.encode() not in rewritten.read_bytes()
+    assert b"x@else.example" in rewritten.read_bytes()
     with live_server.session() as session:
         assert session.get(Contact, contact_id) is None
     assert page.goto(f"/contacts/{contact_id}").status == 404
