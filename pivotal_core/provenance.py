@@ -25,12 +25,12 @@ from sqlalchemy import JSON
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["REF", "ProvenanceJSON", "compact", "expand", "ref_of"]
+__all__ = ["REF", "ProvenanceJSON", "compact", "expand"]
 
 REF = "#"
 
 
-def ref_of(entry: Any) -> str | None:
+def _ref_of(entry: Any) -> str | None:
     """The key an entry is stored under (``#<batch>``), None when it stays inline."""
     if type(entry) is dict:
         batch = entry.get("batch")
@@ -63,7 +63,7 @@ def compact(provenance: Mapping[str, Any]) -> dict[str, Any]:
     entries: dict[str, Any] = {}
     fields: dict[str, Any] = {}
     for name, entry in provenance.items():
-        key = ref_of(entry)
+        key = _ref_of(entry)
         if key is not None:
             kept = entries.setdefault(key, entry)
             if kept is entry or kept == entry:

@@ -558,10 +558,7 @@ ERASED_NOTE = "Rows naming people erased on request were emptied (the file was r
 def _records(path: Path, fmt: FileFormat) -> Iterator[tuple[int, list[str]]]:
     """Every record of the file, numbered as :func:`read_rows` numbers them."""
     if fmt.kind == "xlsx":
-        with _open_workbook(path) as workbook:
-            rows = _worksheet(workbook, fmt.sheet).iter_rows(values_only=True)
-            for number, values in enumerate(rows, 1):
-                yield number, list(map(_xlsx_text, values))
+        yield from _xlsx_records(path, fmt)
         return
     if fmt.kind != "csv":
         raise FileProblem(f"Unknown file kind {fmt.kind!r}.")
@@ -622,23 +619,29 @@ def _ragged_row(
 
 
 def _read_xlsx(path: Path, fmt: FileFormat) -> Iterator[tuple[int, dict[str, str]]]:
+    headers = fmt.headers
+    width = len(headers)
+    for number, texts in _xlsx_records(path, fmt):
+        if number <= fmt.header_row:
+            continue
+        if len(texts) > width:
+            texts = _trim_trailing_blanks(texts)
+        if len(texts) == width and max(map(len, texts), default=0) <= MAX_CELL_CHARS:
+            if any(texts):
+                yield number, dict(zip(headers, texts, strict=True))
+            continue
+        row = _ragged_row(headers, texts, csv_file=False)
+        if row is not None:
+            yield number, row
+
+
+def _xlsx_records(path: Path, fmt: FileFormat) -> Iterator[tuple[int, list[str]]]:
+    """Every row of the workbook's sheet as text, numbered from 1 (the header row's
+    included)."""
     with _open_workbook(path) as workbook:
-        worksheet = _worksheet(workbook, fmt.sheet)
-        headers = fmt.headers
-        width = len(headers)
-        for number, values in enumerate(worksheet.iter_rows(values_only=True), 1):
-            if number <= fmt.header_row:
-                continue
-            texts = list(map(_xlsx_text, values))
-            if len(texts) > width:
-                texts = _trim_trailing_blanks(texts)
-            if len(texts) == width and max(map(len, texts), default=0) <= MAX_CELL_CHARS:
-                if any(texts):
-                    yield number, dict(zip(headers, texts, strict=True))
-                continue
-            row = _ragged_row(headers, texts, csv_file=False)
-            if row is not None:
-                yield number, row
+        rows = _worksheet(workbook, fmt.sheet).iter_rows(values_only=True)
+        for number, values in enumerate(rows, 1):
+            yield number, list(map(_xlsx_text, values))
 
 
 def _xlsx_text(value: Any) -> str:

@@ -82,7 +82,7 @@ from pivotal_core.dataquality.survivorship import (
 )
 from pivotal_core.db import utcnow
 from pivotal_core.normalize import NormalizationError, company_match_key, email_domain
-from pivotal_core.provenance import compact, ref_of
+from pivotal_core.provenance import compact
 from pivotal_core.records import LIST_FIELDS, provenance_entry
 
 __all__ = [
@@ -701,7 +701,6 @@ class _Importer:
         self.keep_rejections = keep_rejections
         self.actor = replace(actor, source=f"import:{batch.source}", batch_id=batch.id)
         self.entry = provenance_entry(self.actor, batch.as_of, batch.id)
-        self.entry_json = json.dumps(self.entry, sort_keys=True)
         self.decide = policy.decider(self.entry, override_manual=options.override_manual)
         self.table: Table = (Contact if self.entity == "contact" else Account).__table__
         self.columns = importable_columns(self.entity)
@@ -1586,17 +1585,8 @@ class _Importer:
             key = tuple(names)
             found = self._provenance_texts.get(key)
             if found is None:
-                ref = ref_of(self.entry)
-                if ref is None or not key:
-                    encoded = self.entry_json
-                    parts = [f"{_encode_str(n)}:{encoded}" for n in key]
-                else:
-                    value = _encode_str(ref)
-                    parts = [
-                        f"{value}:{self.entry_json}",
-                        *(f"{_encode_str(n)}:{value}" for n in key),
-                    ]
-                found = self._provenance_texts[key] = _RawJSON("{" + ",".join(parts) + "}")
+                stored = compact(dict.fromkeys(key, self.entry))
+                found = self._provenance_texts[key] = _RawJSON(_encode(stored))
             return found
         return dict.fromkeys(names, self.entry)
 
