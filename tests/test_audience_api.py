@@ -354,6 +354,74 @@ def test_roles_without_audience_write_are_refused(login, plural):
     assert login(Role.QA_REVIEWER).get(f"{API}/{plural}").status_int == 403
 
 
+@pytest.mark.parametrize("plural", list(KINDS))
+def test_a_deleted_audience_is_listed_apart_and_restored(login, dbsession, plural):
+    owner, colleague = login(Role.CAMPAIGN_MANAGER), login(Role.CAMPAIGN_MANAGER)
+    body = {"name": "Oops", "entityType": "contact", "visibilityScope": "team", **KINDS[plural]}
+    created = owner.post(f"{API}/{plural}", body).json
+    kept = owner.post(f"{API}/{plural}", {**body, "name": "Kept"}).json
+    url = f"{API}/{plural}/{created['id']}"
+    assert created["deletedAt"] is None
+    deleted = owner.delete(url).json
+    assert deleted["deletedAt"] is not None
+    assert [i["name"] for i in owner.get(f"{API}/{plural}").json["items"]] == ["Kept"]
+    gone = owner.get(f"{API}/{plural}", {"deleted": "only"}).json["items"]
+    assert [(i["id"], i["deletedAt"]) for i in gone] == [(created["id"], deleted["deletedAt"])]
+    res = owner.get(f"{API}/{plural}", {"deleted": "all"})
+    assert error_fields(res) == {"deleted": '"all" is not one of exclude, only'}
+    # A team audience is the owner's (and managers') to bring back, as to change.
+    assert colleague.post(f"{url}/restore").status_int == 403
+    assert login(Role.DATA_STEWARD).post(f"{url}/restore").status_int == 403
+    assert error_fields(owner.post(f"{API}/{plural}/999999/restore"), 404) == {}
+    restored = owner.post(f"{url}/restore")
+    assert restored.status_int == 200, restored.text
+    assert restored.json["deletedAt"] is None
+    assert restored.json["name"] == "Oops"
+    assert owner.get(url).status_int == 200
+    assert owner.get(f"{API}/{plural}", {"deleted": "only"}).json["items"] == []
+    again = owner.post(f"{url}/restore")
+    assert (again.status_int, again.json["deletedAt"]) == (200, None), "a live one stays"
+    assert owner.post(f"{API}/{plural}/{kept['id']}/restore").json["deletedAt"] is None
+    events = dbsession.scalars(
+        select(AuditEvent.action)
+        .where(AuditEvent.entity_id == created["id"], AuditEvent.action.in_(["delete", "restore"]))
+        .order_by(AuditEvent.id)
+    ).all()
+    assert events == ["delete", "restore"], "one restore event, none for the no-op"
+
+
+def test_a_private_deleted_audience_is_invisible_to_others_too(login):
+    owner, admin = login(Role.CAMPAIGN_MANAGER), login(Role.ADMIN)
+    body = {"name": "Mine", "entityType": "contact", "definition": GERMANS}
+    url = f"{API}/segments/{owner.post(f'{API}/segments', body).json['id']}"
+    owner.delete(url)
+    assert admin.get(f"{API}/segments", {"deleted": "only"}).json["items"] == []
+    assert error_fields(admin.post(f"{url}/restore"), 404) == {}
+
+
+def test_a_restored_segment_is_counted_again(admin, crowd, make_contact, dbsession):
+    segment = create_segment(admin, GERMANS)
+    url = f"{API}/segments/{segment['id']}"
+    admin.delete(url)
+    make_contact(first_name="Late", country="DE")
+    restored = admin.post(f"{url}/restore").json
+    assert restored["recordCountCache"] == segment["recordCountCache"] + 1
+    assert restored["lastRefreshedAt"] > segment["lastRefreshedAt"]
+
+
+def test_a_restored_segment_whose_list_is_gone_keeps_its_error(admin, crowd, dbsession):
+    doomed = admin.post(f"{API}/lists", {"name": "Doomed", "entityType": "contact"}).json
+    segment = create_segment(admin, group("and", rule("list", "in_list", doomed["id"])))
+    url = f"{API}/segments/{segment['id']}"
+    admin.delete(url)
+    assert admin.delete(f"{API}/lists/{doomed['id']}").status_int == 200
+    restored = admin.post(f"{url}/restore")
+    assert restored.status_int == 200, "restoring does not depend on the list"
+    assert restored.json["deletedAt"] is None
+    assert "list" in restored.json["refreshError"]
+    assert restored.json["recordCountCache"] == segment["recordCountCache"]
+
+
 # --------------------------------------------------------------------------
 # Segments
 # --------------------------------------------------------------------------

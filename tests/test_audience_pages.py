@@ -591,6 +591,57 @@ def test_deleting_a_list(dbsession, marketer, people):
     assert audience_list.deleted_at is not None
 
 
+@pytest.mark.parametrize("kind", ["segments", "lists"])
+def test_a_deleted_segment_or_list_is_shown_apart_and_restored(dbsession, marketer, people, kind):
+    if kind == "segments":
+        item = make_segment(dbsession, marketer.user, name="Oops")
+        make_segment(dbsession, marketer.user, name="Kept")
+    else:
+        item = make_list(dbsession, marketer.user, [], name="Oops")
+        make_list(dbsession, marketer.user, [], name="Kept")
+    res = marketer.post(f"/{kind}/{item.id}/delete").follow()
+    assert "It can be restored from “Show deleted”." in res.text
+    live = [row["data-id"] for row in res.html.select(".data-table tbody tr[data-id]")]
+    assert str(item.id) not in live and len(live) == 1
+    toggle = res.html.select_one("[data-deleted-toggle]")
+    assert toggle.get_text(strip=True) == "Show deleted"
+    page = marketer.get(toggle["href"])
+    rows = page.html.select(".data-table tbody tr[data-id]")
+    assert [row["data-id"] for row in rows] == [str(item.id)]
+    assert rows[0].get("data-href") is None, "a deleted one has no page to open"
+    assert rows[0].select_one("a") is None
+    assert page.html.select_one("[data-deleted-toggle]").get_text(strip=True) == "Show live"
+    assert (
+        marketer.get(f"/{kind}?deleted=only&q=kept").html.select(".data-table tbody tr[data-id]")
+        == []
+    )
+    button = rows[0].select_one("[data-restore]")
+    action = button.find_parent("form")["action"]
+    assert action == f"/{kind}/{item.id}/restore"
+    res = marketer.post(action)
+    assert res.status_int == 303
+    assert res.location.endswith(f"/{kind}/{item.id}")
+    opened = res.follow()
+    assert "Restored" in opened.html.select_one(".flash-success").get_text()
+    dbsession.refresh(item)
+    assert item.deleted_at is None
+    empty = marketer.get(f"/{kind}?deleted=only")
+    assert empty.html.select(".data-table tbody tr[data-id]") == []
+    assert f"No deleted {kind}" in empty.text
+
+
+def test_a_reader_sees_deleted_audiences_without_a_restore_button(
+    dbsession, marketer, people, web_login
+):
+    segment = make_segment(dbsession, marketer.user, name="Shared", visibility_scope="global")
+    marketer.post(f"/segments/{segment.id}/delete")
+    reader = web_login(Role.DATA_STEWARD)
+    page = reader.get("/segments?deleted=only")
+    assert [r["data-id"] for r in page.html.select("tbody tr[data-id]")] == [str(segment.id)]
+    assert page.html.select("[data-restore]") == []
+    assert reader.post(f"/segments/{segment.id}/restore", status=403).status_int == 403
+
+
 def test_the_lists_index_shows_source_count_and_snapshot(dbsession, marketer, people):
     segment = make_segment(dbsession, marketer.user)
     services.convert_segment_to_list(

@@ -51,3 +51,26 @@ def test_openapi_names_the_media_type_of_a_csv_download(anonymous):
     assert rejected["content"] == {"text/csv": {"schema": {"type": "string"}}}
     segments = doc["paths"]["/api/v1/segments/{id}/export"]["post"]["responses"]["200"]
     assert set(segments["content"]) == {"text/csv", "application/json"}
+
+
+def test_answer_schemas_name_every_field_the_answers_have():
+    """A field an endpoint answers with but its schema leaves out is undocumented."""
+    from datetime import UTC, datetime
+
+    from pivotal_core.audience import schemas
+    from pivotal_core.audience.models import AudienceList, SavedFilter, Segment
+    from pivotal_core.jobs.api import JobOutput, job_json
+    from pivotal_core.jobs.models import Job
+
+    now = datetime.now(UTC)
+    job = Job(id=1, kind="k", status="running", progress_current=0, attempts=1, created_at=now)
+    shared = {"id": 1, "name": "n", "entity_type": "contact", "created_at": now, "updated_at": now}
+    answers = [
+        (JobOutput(), job_json(job)),
+        (schemas.SavedFilterOutput(), schemas.saved_filter_json(SavedFilter(**shared))),
+        (schemas.SegmentOutput(), schemas.segment_json(Segment(**shared))),
+        (schemas.ListOutput(), schemas.list_json(AudienceList(**shared))),
+    ]
+    for schema, answer in answers:
+        documented = {child.name for child in schema.children}
+        assert set(answer) <= documented, (type(schema).__name__, set(answer) - documented)

@@ -90,6 +90,15 @@ def list_query(settings: dict[str, Any]) -> colander.SchemaNode:
             validator=colander.OneOf(ENTITY_TYPES),
         )
     )
+    schema.add(
+        colander.SchemaNode(
+            colander.String(),
+            name="deleted",
+            missing="exclude",
+            validator=colander.OneOf(["exclude", "only"]),
+            description="exclude (default) or only soft-deleted ones (to restore them)",
+        )
+    )
     return schema
 
 
@@ -121,7 +130,13 @@ def add_shared_endpoints(
 
     def list_view(request: Request) -> dict[str, Any]:
         params = request.validated_query
-        stmt = services.shared_query(model, viewer(request), params["entityType"], params["q"])
+        stmt = services.shared_query(
+            model,
+            viewer(request),
+            params["entityType"],
+            params["q"],
+            deleted=params["deleted"] == "only",
+        )
         page = keyset_page(
             request.dbsession,
             stmt,
@@ -157,6 +172,13 @@ def add_shared_endpoints(
     def delete_view(request: Request) -> dict[str, Any]:
         item = services.get_shared(request.dbsession, model, item_id(request), viewer(request))
         delete(request.dbsession, request_actor(request), viewer(request), item)
+        return to_json(item)
+
+    def restore_view(request: Request) -> dict[str, Any]:
+        item = services.get_shared(
+            request.dbsession, model, item_id(request), viewer(request), include_deleted=True
+        )
+        services.restore_shared(request.dbsession, request_actor(request), viewer(request), item)
         return to_json(item)
 
     common = {"tag": plural, "response": output_schema}
@@ -211,7 +233,17 @@ def add_shared_endpoints(
         "DELETE",
         delete_view,
         permission=WRITE,
-        summary=f"Delete a {label} (soft)",
+        summary=f"Delete a {label} (soft; it can be restored)",
+        **common,
+    )
+    add_endpoint(
+        config,
+        f"{name}.restore",
+        f"/{plural}{ITEM}/restore",
+        "POST",
+        restore_view,
+        permission=WRITE,
+        summary=f"Restore a soft-deleted {label} (a live one is left as it is)",
         **common,
     )
 

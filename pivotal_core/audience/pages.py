@@ -109,7 +109,10 @@ class IndexPage:
         entity = entity if entity in ENTITY_TYPES else None
         sort = params.get("sort", "name")
         sort = sort if sort in dict(self.sorts) else "name"
-        stmt = services.shared_query(self.model, viewer(request), entity, q or None)
+        deleted = params.get("deleted") == "only"
+        stmt = services.shared_query(
+            self.model, viewer(request), entity, q or None, deleted=deleted
+        )
         page = keyset_page(
             request.dbsession,
             stmt,
@@ -123,6 +126,7 @@ class IndexPage:
 
         def url(**changes: Any) -> str:
             query = {"q": q, "entity": entity, "sort": sort if sort != "name" else None}
+            query["deleted"] = "only" if deleted else None
             query.update(changes)
             return request.route_path(self.route, _query={k: v for k, v in query.items() if v})
 
@@ -134,6 +138,7 @@ class IndexPage:
             "owners": owners,
             "q": q,
             "entity": entity,
+            "deleted": deleted,
             "sort": sort,
             "sorts": self.sorts,
             "entity_labels": ENTITY_LABELS,
@@ -580,13 +585,40 @@ def _delete(request: Request, model: type, delete: Any, label: str, route: str):
     except PivotalError as exc:
         _action_failed(request, exc)
         return HTTPSeeOther(location=request.route_path(route, id=item.id))
-    request.session.flash(f"Deleted {label} “{item.name}”.", "success")
+    request.session.flash(
+        f"Deleted {label} “{item.name}”. It can be restored from “Show deleted”.", "success"
+    )
     return HTTPSeeOther(location=request.route_path(route + "s"))
 
 
 @view_config(route_name="web.segment_delete", request_method="POST", permission=WRITE)
 def delete_segment(request: Request):
     return _delete(request, Segment, services.delete_segment, "segment", "web.segment")
+
+
+def _restore(request: Request, model: type, label: str, route: str):
+    """Restore a soft-deleted segment or list (from its index's deleted view) and open it."""
+    item = services.get_shared(
+        request.dbsession,
+        model,
+        int(request.matchdict["id"]),
+        viewer(request),
+        include_deleted=True,
+    )
+    try:
+        services.restore_shared(
+            request.dbsession, request_actor(request, "ui"), viewer(request), item
+        )
+    except PivotalError as exc:
+        _action_failed(request, exc)
+        return HTTPSeeOther(location=request.route_path(route + "s", _query={"deleted": "only"}))
+    request.session.flash(f"Restored {label} “{item.name}”.", "success")
+    return HTTPSeeOther(location=request.route_path(route, id=item.id))
+
+
+@view_config(route_name="web.segment_restore", request_method="POST", permission=WRITE)
+def restore_segment(request: Request):
+    return _restore(request, Segment, "segment", "web.segment")
 
 
 # ---------------------------------------------------------------- lists
@@ -853,6 +885,11 @@ def delete_list(request: Request):
     return _delete(request, AudienceList, services.delete_list, "list", "web.list")
 
 
+@view_config(route_name="web.list_restore", request_method="POST", permission=WRITE)
+def restore_list(request: Request):
+    return _restore(request, AudienceList, "list", "web.list")
+
+
 def _current_id(request: Request, elements: Any, kw: dict[str, Any]) -> tuple[Any, dict]:
     """``route_path("web.list")`` on a list's page means this list: the data table builds
     its search, sort and page links from the route name alone."""
@@ -872,10 +909,12 @@ def includeme(config) -> None:
     config.add_route("web.segment_refresh", "/segments" + item + "/refresh")
     config.add_route("web.segment_convert", "/segments" + item + "/convert")
     config.add_route("web.segment_delete", "/segments" + item + "/delete")
+    config.add_route("web.segment_restore", "/segments" + item + "/restore")
     config.add_route("web.lists", "/lists")
     config.add_route("web.list_new", "/lists/new")
     config.add_route("web.list", "/lists" + item, pregenerator=_current_id)
     config.add_route("web.list_members_add", "/lists" + item + "/members/add")
     config.add_route("web.list_members_remove", "/lists" + item + "/members/remove")
     config.add_route("web.list_delete", "/lists" + item + "/delete")
+    config.add_route("web.list_restore", "/lists" + item + "/restore")
     config.scan(".pages")

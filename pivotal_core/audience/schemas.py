@@ -129,6 +129,7 @@ class SharedOutput(colander.MappingSchema):
     ownerId = colander.SchemaNode(Integer(), missing=None)  # noqa: N815 - the API's camelCase
     createdAt = colander.SchemaNode(colander.DateTime())  # noqa: N815
     updatedAt = colander.SchemaNode(colander.DateTime())  # noqa: N815
+    deletedAt = colander.SchemaNode(colander.DateTime(), missing=None)  # noqa: N815
 
 
 class SavedFilterInput(colander.MappingSchema):
@@ -234,6 +235,7 @@ def shared_json(item: SavedFilter | Segment | AudienceList) -> dict[str, Any]:
         "ownerId": item.owner_id,
         "createdAt": _when(item.created_at),
         "updatedAt": _when(item.updated_at),
+        "deletedAt": _when(item.deleted_at),
     }
 
 

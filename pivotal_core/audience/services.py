@@ -142,8 +142,18 @@ def visible(model: type[Shared], viewer: Viewer | None) -> Any:
     return or_(model.visibility_scope != "private", model.owner_id == viewer.user_id)
 
 
-def get_shared(session: Session, model: type[Shared], item_id: int, viewer: Viewer | None):
-    item = session.scalar(select(model).where(model.id == item_id, visible(model, viewer)))
+def get_shared(
+    session: Session,
+    model: type[Shared],
+    item_id: int,
+    viewer: Viewer | None,
+    *,
+    include_deleted: bool = False,
+):
+    stmt = select(model).where(model.id == item_id, visible(model, viewer))
+    if include_deleted:
+        stmt = stmt.execution_options(include_deleted=True)
+    item = session.scalar(stmt)
     if item is None:
         raise NotFound(f"{LABELS[model]} {item_id} not found")
     return item
@@ -177,10 +187,18 @@ def check_can_change(item: Shared, viewer: Viewer | None, changes_sharing: bool 
 
 
 def shared_query(
-    model: type[Shared], viewer: Viewer | None, entity_type: str | None, q: str | None
+    model: type[Shared],
+    viewer: Viewer | None,
+    entity_type: str | None,
+    q: str | None,
+    *,
+    deleted: bool = False,
 ) -> Select:
-    """The audiences ``viewer`` sees, for a keyset-paged list."""
+    """The audiences ``viewer`` sees, for a keyset-paged list; ``deleted``: the
+    soft-deleted ones instead of the live ones."""
     stmt = select(model).where(visible(model, viewer))
+    if deleted:
+        stmt = stmt.where(model.deleted_at.is_not(None)).execution_options(include_deleted=True)
     if entity_type:
         stmt = stmt.where(model.entity_type == entity_type)
     if q:
@@ -262,6 +280,22 @@ def soft_delete_shared(session: Session, actor: Actor, item: Shared) -> None:
         "delete",
         {"deleted_at": (None, item.deleted_at)},
     )
+
+
+def restore_shared(session: Session, actor: Actor, viewer: Viewer | None, item: Shared) -> None:
+    """Bring back a soft-deleted audience (who may change it may restore it); a live one
+    stays as it is. A restored segment is counted again: its count is from before."""
+    check_can_change(item, viewer)
+    old = item.deleted_at
+    if old is None:
+        return
+    item.deleted_at = None
+    session.flush()
+    record_changes(
+        session, actor, KINDS[type(item)], item.id, "restore", {"deleted_at": (old, None)}
+    )
+    if isinstance(item, Segment):
+        try_refresh_segment(session, item, viewer)
 
 
 # ---------------------------------------------------------------------------
@@ -370,19 +404,27 @@ def refresh_active_segments(session: Session) -> dict[str, int]:
     )
     refreshed = failed = 0
     for segment_id in ids:
-        segment = session.get(Segment, segment_id)
-        try:
-            with session.begin_nested():
-                refresh_segment(session, segment)
+        if try_refresh_segment(session, session.get(Segment, segment_id)):
             refreshed += 1
-        except (PivotalError, SQLAlchemyError) as exc:
-            message = exc.message if isinstance(exc, PivotalError) else type(exc).__name__
-            details = getattr(exc, "fields", None) or {}
-            # The old count stays, and lastRefreshedAt says when it was counted.
-            segment.refresh_error = "; ".join([message, *details.values()])[:2000]
-            session.flush()
+        else:
             failed += 1
     return {"refreshed": refreshed, "failed": failed}
+
+
+def try_refresh_segment(session: Session, segment: Segment, viewer: Viewer | None = None) -> bool:
+    """Recount ``segment`` in a savepoint; a segment that cannot be counted (a list it
+    uses was deleted) keeps its old count and records why in ``refresh_error``."""
+    try:
+        with session.begin_nested():
+            refresh_segment(session, segment, viewer)
+        return True
+    except (PivotalError, SQLAlchemyError) as exc:
+        message = exc.message if isinstance(exc, PivotalError) else type(exc).__name__
+        details = getattr(exc, "fields", None) or {}
+        # The old count stays, and lastRefreshedAt says when it was counted.
+        segment.refresh_error = "; ".join([message, *details.values()])[:2000]
+        session.flush()
+        return False
 
 
 def definition_references(definition: Any) -> dict[str, set[int]]:

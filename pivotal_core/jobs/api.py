@@ -31,6 +31,15 @@ class JobOutput(colander.MappingSchema):
     message = colander.SchemaNode(Text(), missing=None)
     result = colander.SchemaNode(JSONObject(), missing=None)
     error = colander.SchemaNode(Text(), missing=None)
+    params = colander.SchemaNode(JSONObject(), missing=None)
+    attempts = colander.SchemaNode(Integer())
+    worker = colander.SchemaNode(
+        Text(), missing=None, description="host (pid namespace) and process id that last ran it"
+    )
+    created_by_id = colander.SchemaNode(Integer(), missing=None)
+    created_at = colander.SchemaNode(colander.DateTime(), missing=None)
+    started_at = colander.SchemaNode(colander.DateTime(), missing=None)
+    finished_at = colander.SchemaNode(colander.DateTime(), missing=None)
 
 
 def job_json(job: Job) -> dict[str, Any]:

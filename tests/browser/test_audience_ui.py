@@ -2,8 +2,8 @@
 OR group inside an AND) while the live count follows each rule and equals the count the
 audience service gives for the same definition; save the segment, find it in the list,
 convert it to a list and open the list's members. A rule the server refuses is marked
-where it is, before and after saving. Each page is photographed in the light and the dark
-theme."""
+where it is, before and after saving. A deleted segment is found under "Show deleted" and
+restored. Each page is photographed in the light and the dark theme."""
 
 from __future__ import annotations
 
@@ -338,3 +338,48 @@ def test_start_from_a_saved_filter_and_switch_to_accounts(new_page, live_server)
     expect(page.locator(".fb-rule .fb-field")).to_have_text("Unknown field contact.country")
     expect(page.locator(".fb-rule .fb-error")).to_contain_text("is not a known field for accounts")
     expect(page.locator("[data-live-count]")).to_have_attribute("data-state", "invalid")
+
+
+def test_delete_a_segment_then_restore_it_from_the_deleted_view(new_page, live_server, screenshots):
+    from pivotal_core.audience.services import Viewer, create_segment
+    from pivotal_core.audit.services import Actor
+    from pivotal_core.users.models import User
+
+    n = next(_runs)
+    name = f"Mistake {n}"
+    germany = {"op": "and", "rules": [{"field": "contact.country", "operator": "equals",
+                                       "value": "DE"}]}  # fmt: skip
+    with live_server.session() as session:
+        admin = session.scalars(select(User).where(User.email == live_server.emails["admin"])).one()
+        segment = create_segment(
+            session, Actor.system("test"), Viewer(admin.id, admin.role),
+            {"name": name, "entity_type": "contact", "definition": germany},
+        )  # fmt: skip
+        session.commit()
+        segment_id, counted = segment.id, segment.record_count_cache
+    page = new_page("admin")
+    page.goto(f"/segments/{segment_id}")
+    asked: list[str] = []
+
+    def accept(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", accept)
+    page.get_by_role("button", name="Delete").click()
+    expect(page.locator(".flash-success")).to_contain_text("can be restored")
+    assert asked and name in asked[0]
+    expect(page.locator(f".segments-table tr[data-id='{segment_id}']")).to_have_count(0)
+
+    page.locator("[data-deleted-toggle]").click()
+    expect(page.locator("[data-deleted-view]")).to_be_visible()
+    row = page.locator(f".segments-table tr[data-id='{segment_id}']")
+    expect(row).to_contain_text(name)
+    _screenshot(page, screenshots, "segments-deleted", "light")
+    row.get_by_role("button", name="Restore").click()
+    expect(page.locator(".flash-success")).to_contain_text(f"Restored segment “{name}”")
+    expect(page.locator("h1")).to_contain_text(name)
+    with live_server.session() as session:
+        restored = session.get(Segment, segment_id)
+        assert restored.deleted_at is None
+        assert restored.record_count_cache == counted
