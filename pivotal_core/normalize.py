@@ -557,6 +557,35 @@ def _is_valid_number(number: phonenumbers.PhoneNumber) -> bool:
     return rules is not None and _has_number_type(nsn, rules)
 
 
+# A North American number written the usual ways: "(415) 555-0123", "415.555.0123",
+# "+1 415 555 0123", "1-415-555-0123". Its area code and exchange start with 2-9, so neither
+# a national prefix ("1") nor a leading zero can be read into it, and phonenumbers.parse
+# reads it as calling code 1 and these ten digits (with "+1", or the "1" of an eleven-digit
+# number, or in a region of calling code 1); the equality is a property test
+# (tests/test_phone_validity.py). Anything else (extensions, letters, other layouts) is parsed.
+_NANP_RE = re.compile(
+    r"(?:(?P<plus>\+)1[ .-]?|(?P<one>1)[ .-]?)?"
+    r"(?:\((?P<a1>[2-9][0-9]{2})\)|(?P<a2>[2-9][0-9]{2}))[ .-]?"
+    r"(?P<exchange>[2-9][0-9]{2})[ .-]?(?P<line>[0-9]{4})"
+)
+
+
+@functools.cache
+def _calling_code(region: str | None) -> int | None:
+    return phonenumbers.country_code_for_region(region) if region else None
+
+
+def _nanp_number(text: str, region: str | None) -> phonenumbers.PhoneNumber | None:
+    """The number phonenumbers.parse reads from ``text`` when it is a plainly written North
+    American number, else None (then it must be parsed)."""
+    found = _NANP_RE.fullmatch(text)
+    if found is None or (found["plus"] is None and _calling_code(region) != 1):
+        return None
+    area = found["a1"] or found["a2"]
+    digits = f"{area}{found['exchange']}{found['line']}"
+    return phonenumbers.PhoneNumber(country_code=1, national_number=int(digits))
+
+
 @functools.lru_cache(maxsize=16384)
 def _normalize_phone_cached(text: str, region: str | None) -> str:
     if text[:4].lower() == "tel:":
@@ -564,6 +593,11 @@ def _normalize_phone_cached(text: str, region: str | None) -> str:
     head = text.lstrip("( ")
     if head.startswith("00"):  # international prefix used by most of the world, whatever the region
         text = "+" + head[2:]
+    fast = _nanp_number(text, region)
+    if fast is not None:
+        if not _is_valid_number(fast):
+            raise NormalizationError(_INVALID_PHONE)
+        return f"+1{fast.national_number}"
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:

@@ -220,3 +220,54 @@ def test_normalize_phone_matches_phonenumbers_on_messy_input():
     assert wrong == []
     invalid = sum(got == "invalid" for got, _ in outcomes)
     assert 400 < invalid < 3600  # both outcomes are well represented
+
+
+# Calling code 1 regions (each with its own metadata, some with rules for local numbers),
+# others, and none.
+NANP_REGIONS = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE[1]) + ["GB", "DE", "IN", None]
+
+
+@st.composite
+def north_american_texts(draw):
+    """Ten digits (any first digits, so the shortcut is both taken and refused) in the
+    layouts people write, with or without "+1", "1", "001" or a wrong prefix in front."""
+    area = draw(st.from_regex(r"[0-9]{3}", fullmatch=True))
+    exchange = draw(st.from_regex(r"[0-9]{3}", fullmatch=True))
+    line = draw(st.from_regex(r"[0-9]{4}", fullmatch=True))
+    sep = st.sampled_from(["", " ", "-", "."])
+    area_text = f"({area})" if draw(st.booleans()) else area
+    body = f"{area_text}{draw(sep)}{exchange}{draw(sep)}{line}"
+    head = draw(st.sampled_from(["", "+1", "1", "001", "+", "+2", "11", "( 001"]))
+    return f"{head}{draw(sep) if head else ''}{body}"
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(north_american_texts(), st.sampled_from(NANP_REGIONS))
+def test_prop_north_american_shortcut_agrees_with_phonenumbers(text, region):
+    """normalize_phone reads plainly written North American numbers without parsing them:
+    the number it reads is the parser's, and so are its validity and E.164."""
+    from pivotal_core.normalize import _nanp_number
+
+    assert _outcome(text, region) == _plain_normalize_phone(text, region)
+    plain = "+" + text[2:] if text.startswith("00") else text
+    shortcut = _nanp_number(plain, region)
+    if shortcut is not None:
+        parsed = phonenumbers.parse(plain, region)
+        assert (parsed.country_code, parsed.national_number) == (1, shortcut.national_number)
+        assert not parsed.italian_leading_zero and not parsed.extension
+
+
+def test_north_american_shortcut_is_taken_for_the_usual_layouts_only():
+    from pivotal_core.normalize import _nanp_number
+
+    taken = ["(415) 555-0123", "415.555.0123", "+1 415 555 0123", "1-415-555-0123",
+             "+14155550123", "4155550123", "(415)555-0123", "1 (415) 555-0123"]  # fmt: skip
+    for text in taken:
+        number = _nanp_number(text, "US")
+        assert number is not None and number.national_number == 4155550123, text
+    refused = [("415-555-0123 x12", "US"), ("(415) 555-0123", "GB"), ("1-415-555-0123", None),
+               ("+44 20 7946 0958", "US"), ("(015) 555-0123", "US"), ("415-155-0123", "US"),
+               ("４１５５５５０１２３", "US")]  # fmt: skip
+    for text, region in refused:
+        assert _nanp_number(text, region) is None, (text, region)
+    assert _nanp_number("+1 415 555 0123", "GB") is not None, "with +1 the region is moot"

@@ -162,13 +162,18 @@ def list_query_schema(max_limit: int, default_limit: int) -> colander.SchemaNode
             description="quick search",
         )
     )
+    return add_deleted_parameter(schema, "records")
+
+
+def add_deleted_parameter(schema: colander.SchemaNode, noun: str) -> colander.SchemaNode:
+    """``deleted``: ``exclude`` (the default) or ``only`` the soft-deleted ``noun``."""
     schema.add(
         colander.SchemaNode(
             colander.String(),
             name="deleted",
             missing="exclude",
             validator=colander.OneOf(["exclude", "only"]),
-            description="exclude (default) or only soft-deleted records",
+            description=f"exclude (default) or only soft-deleted {noun}",
         )
     )
     return schema

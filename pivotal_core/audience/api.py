@@ -10,7 +10,12 @@ from pyramid.config import Configurator
 from pyramid.request import Request
 
 from pivotal_core.api.endpoints import add_endpoint
-from pivotal_core.api.pagination import SortKey, add_page_parameters, keyset_page
+from pivotal_core.api.pagination import (
+    SortKey,
+    add_deleted_parameter,
+    add_page_parameters,
+    keyset_page,
+)
 from pivotal_core.api.records import page_json, request_actor
 from pivotal_core.audience import schemas, services
 from pivotal_core.audience.fields import OPERATORS, field_registry, grouped_fields
@@ -90,16 +95,7 @@ def list_query(settings: dict[str, Any]) -> colander.SchemaNode:
             validator=colander.OneOf(ENTITY_TYPES),
         )
     )
-    schema.add(
-        colander.SchemaNode(
-            colander.String(),
-            name="deleted",
-            missing="exclude",
-            validator=colander.OneOf(["exclude", "only"]),
-            description="exclude (default) or only soft-deleted ones (to restore them)",
-        )
-    )
-    return schema
+    return add_deleted_parameter(schema, "ones (to restore them)")
 
 
 def sort_keys(model: type) -> dict[str, SortKey]:
