@@ -599,26 +599,7 @@ def test_a_deleted_segment_or_list_is_shown_apart_and_restored(dbsession, market
     else:
         item = make_list(dbsession, marketer.user, [], name="Oops")
         make_list(dbsession, marketer.user, [], name="Kept")
-    res = marketer.post(f"/{kind}/{item.id}/delete").follow()
-    assert "It can be restored from “Show deleted”." in res.text
-    live = [row["data-id"] for row in res.html.select(".data-table tbody tr[data-id]")]
-    assert str(item.id) not in live and len(live) == 1
-    toggle = res.html.select_one("[data-deleted-toggle]")
-    assert toggle.get_text(strip=True) == "Show deleted"
-    page = marketer.get(toggle["href"])
-    rows = page.html.select(".data-table tbody tr[data-id]")
-    assert [row["data-id"] for row in rows] == [str(item.id)]
-    assert rows[0].get("data-href") is None, "a deleted one has no page to open"
-    assert rows[0].select_one("a") is None
-    assert page.html.select_one("[data-deleted-toggle]").get_text(strip=True) == "Show live"
-    assert (
-        marketer.get(f"/{kind}?deleted=only&q=kept").html.select(".data-table tbody tr[data-id]")
-        == []
-    )
-    button = rows[0].select_one("[data-restore]")
-    action = button.find_parent("form")["action"]
-    assert action == f"/{kind}/{item.id}/restore"
-    res = marketer.post(action)
+    res = marketer.delete_and_restore(f"/{kind}", item.id, kept="kept")
     assert res.status_int == 303
     assert res.location.endswith(f"/{kind}/{item.id}")
     opened = res.follow()

@@ -390,6 +390,15 @@ def test_api_create_read_items_and_report(admin, companies):
     assert renamed.json["name"] == "ABM Q4"
     assert admin.delete(set_url).status_int == 200
     assert admin.get(set_url).status_int == 404
+    gone = admin.get(API, {"deleted": "only"}).json["items"]
+    assert [(g["id"], g["deletedAt"] is not None) for g in gone] == [(body["id"], True)]
+    assert admin.get(API).json["items"] == []
+    restored = admin.post(f"{set_url}/restore")
+    assert restored.status_int == 200, restored.text
+    assert restored.json["deletedAt"] is None
+    assert restored.json["counts"]["matched"] == 6, "entries and matches come back as they were"
+    assert admin.get(set_url).status_int == 200
+    assert admin.get(API, {"deleted": "only"}).json["items"] == []
 
 
 def test_api_uploads_csv_xlsx_and_text(admin, companies, imports_dir):
@@ -626,3 +635,19 @@ def test_the_uploader_shows_errors_beside_fields(web_login, imports_dir):
     steward = web_login(Role.DATA_STEWARD)
     assert steward.get("/domain-sets/new").status_int == 403
     assert steward.get(ok.headers["Location"]).status_int == 200
+
+
+def test_pages_show_deleted_sets_and_restore_one(web_login, dbsession, actor):
+    client = web_login(Role.CAMPAIGN_MANAGER)
+    owner = Viewer(client.user.id, client.user.role)
+    doomed = create(dbsession, actor, ["acme.com"], viewer=owner, name="Doomed")
+    create(dbsession, actor, ["wayne.com"], viewer=owner, name="Kept")
+    dbsession.commit()
+    res = client.delete_and_restore("/domain-sets", doomed.id, kept="kept")
+    assert res.location.endswith(f"/domain-sets/{doomed.id}")
+    assert "Restored the domain set Doomed." in res.follow().text
+    dbsession.expire_all()
+    assert dbsession.get(DomainSet, doomed.id).deleted_at is None
+    assert "No deleted domain sets" in client.get("/domain-sets?deleted=only").text
+    steward = web_login(Role.DATA_STEWARD)
+    assert steward.post(f"/domain-sets/{doomed.id}/restore").status_int == 403

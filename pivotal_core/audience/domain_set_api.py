@@ -320,7 +320,9 @@ def _from_api(values: dict[str, Any]) -> dict[str, Any]:
 
 def list_view(request: Request) -> dict[str, Any]:
     params = request.validated_query
-    stmt = domain_sets.domain_sets_query(viewer(request), params["entityType"], params["q"])
+    stmt = domain_sets.domain_sets_query(
+        viewer(request), params["entityType"], params["q"], deleted=params["deleted"] == "only"
+    )
     page = keyset_page(
         request.dbsession,
         stmt,
@@ -388,6 +390,17 @@ def _set_change(change: Any) -> Any:
 
     view.__name__ = f"{change.__name__}_view"
     return view
+
+
+def restore_view(request: Request) -> dict[str, Any]:
+    set_id = int(request.matchdict["id"])
+    domain_set = domain_sets.get_domain_set(
+        request.dbsession, set_id, viewer(request), include_deleted=True
+    )
+    domain_sets.restore_domain_set(
+        request.dbsession, request_actor(request), viewer(request), domain_set
+    )
+    return domain_set_json(domain_set)
 
 
 def items_view(request: Request) -> dict[str, Any]:
@@ -559,7 +572,18 @@ def includeme(config: Configurator) -> None:
         "DELETE",
         _set_change(domain_sets.delete_domain_set),
         permission=WRITE,
-        summary="Delete a domain set (soft)",
+        summary="Delete a domain set (soft; it can be restored)",
+        **common,
+        **out,
+    )
+    add_endpoint(
+        config,
+        "api.domain_sets.restore",
+        f"{ITEM}/restore",
+        "POST",
+        restore_view,
+        permission=WRITE,
+        summary="Restore a soft-deleted domain set (a live one is left as it is)",
         **common,
         **out,
     )

@@ -81,7 +81,8 @@ def _refused(request: Request, domain_set: DomainSet, error: PivotalError) -> HT
 )
 def domain_set_index(request: Request) -> dict[str, Any]:
     q = request.GET.get("q", "").strip()[:200]
-    stmt = domain_sets.domain_sets_query(viewer(request), None, q or None)
+    deleted = request.GET.get("deleted") == "only"
+    stmt = domain_sets.domain_sets_query(viewer(request), None, q or None, deleted=deleted)
     try:
         page = keyset_page(
             request.dbsession,
@@ -97,14 +98,16 @@ def domain_set_index(request: Request) -> dict[str, Any]:
         return HTTPSeeOther(location=request.route_path("web.domain_sets"))
 
     def url(**query: Any) -> str:
-        query = {k: v for k, v in {"q": q, **query}.items() if v}
-        return request.route_path("web.domain_sets", _query=query)
+        query = {"q": q, "deleted": "only" if deleted else None, **query}
+        return request.route_path("web.domain_sets", _query={k: v for k, v in query.items() if v})
 
     return {
         "sets": page.items,
         "reports": {s.id: domain_sets.DomainSetReport.of(s) for s in page.items},
         "owners": actor_labels(request.dbsession, {s.owner_id for s in page.items if s.owner_id}),
         "q": q,
+        "deleted": deleted,
+        "url": url,
         "next_url": url(cursor=page.next_cursor) if page.next_cursor else None,
         "prev_url": url(cursor=page.prev_cursor) if page.prev_cursor else None,
         "entity_labels": ENTITY_LABELS,
@@ -392,8 +395,29 @@ def delete_set(request: Request):
         )
     except PivotalError as exc:
         return _refused(request, domain_set, exc)
-    request.session.flash(f"Deleted the domain set {domain_set.name}", "success")
+    request.session.flash(
+        f"Deleted the domain set {domain_set.name}. It can be restored from “Show deleted”.",
+        "success",
+    )
     return HTTPSeeOther(location=request.route_path("web.domain_sets"))
+
+
+@view_config(route_name="web.domain_set_restore", request_method="POST", permission=WRITE)
+def restore_set(request: Request):
+    domain_set = domain_sets.get_domain_set(
+        request.dbsession, int(request.matchdict["id"]), viewer(request), include_deleted=True
+    )
+    try:
+        domain_sets.restore_domain_set(
+            request.dbsession, request_actor(request, source="ui"), viewer(request), domain_set
+        )
+    except PivotalError as exc:
+        request.session.flash(exc.message, "error")
+        return HTTPSeeOther(
+            location=request.route_path("web.domain_sets", _query={"deleted": "only"})
+        )
+    request.session.flash(f"Restored the domain set {domain_set.name}.", "success")
+    return HTTPSeeOther(location=request.route_path("web.domain_set", id=domain_set.id))
 
 
 def _has_route(request: Request, name: str) -> bool:
@@ -414,4 +438,5 @@ def includeme(config) -> None:
     config.add_route("web.domain_set_create_accounts", item + "/create-accounts")
     config.add_route("web.domain_set_to_list", item + "/to-list")
     config.add_route("web.domain_set_delete", item + "/delete")
+    config.add_route("web.domain_set_restore", item + "/restore")
     config.scan(".domain_set_pages")

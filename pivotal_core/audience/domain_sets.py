@@ -824,13 +824,17 @@ def suggestions_page(
 # ---------------------------------------------------------------------------
 
 
-def get_domain_set(session: Session, set_id: int, viewer: Viewer | None) -> DomainSet:
+def get_domain_set(
+    session: Session, set_id: int, viewer: Viewer | None, *, include_deleted: bool = False
+) -> DomainSet:
     """The set ``set_id`` if ``viewer`` may see it (another user's private one is a 404)."""
-    return audiences.get_shared(session, DomainSet, set_id, viewer)
+    return audiences.get_shared(session, DomainSet, set_id, viewer, include_deleted=include_deleted)
 
 
-def domain_sets_query(viewer: Viewer | None, entity_type: str | None, q: str | None) -> Select:
-    return audiences.shared_query(DomainSet, viewer, entity_type, q)
+def domain_sets_query(
+    viewer: Viewer | None, entity_type: str | None, q: str | None, *, deleted: bool = False
+) -> Select:
+    return audiences.shared_query(DomainSet, viewer, entity_type, q, deleted=deleted)
 
 
 def item_page(
@@ -890,6 +894,13 @@ def delete_domain_set(
 ) -> None:
     audiences.check_can_change(domain_set, viewer)
     audiences.soft_delete_shared(session, actor, domain_set)
+
+
+def restore_domain_set(
+    session: Session, actor: Actor, viewer: Viewer | None, domain_set: DomainSet
+) -> None:
+    """Bring back a soft-deleted set, its entries and matches as they were."""
+    audiences.restore_shared(session, actor, viewer, domain_set)
 
 
 def _item(session: Session, domain_set: DomainSet, line: int) -> DomainSetItem:

@@ -348,6 +348,31 @@ class WebClient:
             data.append(("csrf_token", self.csrf_token))
         return self.testapp.post(url, data, **kw)
 
+    def delete_and_restore(self, index: str, item_id: int, kept: str) -> Any:
+        """Delete ``item_id`` with ``<index>/<id>/delete`` and restore it from the index's
+        "Show deleted" view, checking the way: the message after the delete names that
+        view, the index then shows only the other item, the deleted view only this one
+        (no link to a page it no longer has; a search for ``kept`` finds nothing there),
+        and its row's Restore button posts to ``<index>/<id>/restore``. Returns the
+        answer of that post (a redirect)."""
+        rows = ".data-table tbody tr[data-id]"
+        res = self.post(f"{index}/{item_id}/delete").follow()
+        assert "It can be restored from “Show deleted”." in res.text
+        live = [row["data-id"] for row in res.html.select(rows)]
+        assert str(item_id) not in live and len(live) == 1
+        toggle = res.html.select_one("[data-deleted-toggle]")
+        assert toggle.get_text(strip=True) == "Show deleted"
+        page = self.get(toggle["href"])
+        found = page.html.select(rows)
+        assert [row["data-id"] for row in found] == [str(item_id)]
+        assert found[0].get("data-href") is None, "a deleted one has no page to open"
+        assert found[0].select_one("a") is None
+        assert page.html.select_one("[data-deleted-toggle]").get_text(strip=True) == "Show live"
+        assert self.get(f"{index}?deleted=only&q={kept}").html.select(rows) == []
+        action = found[0].select_one("[data-restore]").find_parent("form")["action"]
+        assert action == f"{index}/{item_id}/restore"
+        return self.post(action)
+
 
 @pytest.fixture
 def web_login(app, dbsession, make_user):
