@@ -96,17 +96,24 @@ def schema_problem(database_url: str) -> str | None:
     )
 
 
+def load_dataset(options: Any) -> None:
+    """:func:`load_data` of the data set ``options`` name (``database_url``, ``accounts``,
+    ``contacts``, ``seed``, ``force_generate``: a :class:`DatasetOptions` or the parsed
+    flags of :func:`add_dataset_arguments`)."""
+    load_data(
+        options.database_url,
+        accounts=options.accounts,
+        contacts=options.contacts,
+        seed=options.seed,
+        force=options.force_generate,
+    )
+
+
 def prepare_dataset(options: DatasetOptions) -> None:
     """Load the data set unless ``options.generate`` is off, then make sure the
     application can read it. Raises ``generate.LoadError`` when it cannot."""
     if options.generate:
-        load_data(
-            options.database_url,
-            accounts=options.accounts,
-            contacts=options.contacts,
-            seed=options.seed,
-            force=options.force_generate,
-        )
+        load_dataset(options)
     problem = schema_problem(options.database_url)
     if problem:
         raise generate.LoadError(problem)

@@ -46,7 +46,7 @@ from sqlalchemy.orm import Session
 
 from bench import generate
 from bench.database import DEFAULT_DATABASE_URL, engine_for, read_marker
-from bench.dataset import load_data
+from bench.dataset import load_dataset
 from bench.phases import QuietWaiter, say
 from bench.report import Figure, format_table, write_results
 
@@ -356,13 +356,7 @@ def current_domain_set_tables(engine: Any) -> None:
 
 
 def run(options: Options) -> tuple[list[Figure], dict[str, Any]]:
-    load_data(
-        options.database_url,
-        accounts=options.accounts,
-        contacts=options.contacts,
-        seed=options.seed,
-        force=options.force_generate,
-    )
+    load_dataset(options)
     waiter = QuietWaiter(options.quiet_load, options.quiet_wait)
     load_before = waiter.before_start()
     engine = engine_for(options.database_url)

@@ -38,6 +38,7 @@ from bench.phases import (
     NOISE_LIMIT_PERCENT,
     PhaseResult,
     describe,
+    noise_figure,
     percent,
     run_phase,
     run_reporting_errors,
@@ -179,7 +180,7 @@ def build_figures(phases: dict[str, PhaseResult], options: Options) -> list[Figu
     sql = phases["sql throughput"]
     rate = latency.target_rate or 0.0
     clients = options.client_processes * max(1, options.concurrency // options.client_processes)
-    busiest_other = max(phase.cpu.other for phase in phases.values())
+    noisiest = max(phases, key=lambda name: phases[name].cpu.other)
     # The schedule only counts if the client kept it: at least 95% of the target rate.
     kept_rate = latency.requests_per_second >= 0.95 * rate
     return [
@@ -231,13 +232,7 @@ def build_figures(phases: dict[str, PhaseResult], options: Options) -> list[Figu
             baseline=f"{100 * (os.cpu_count() or 1)}% = all cores",
             passed=None,
         ),
-        Figure(
-            name="CPU used by other programs (worst phase)",
-            value=f"{busiest_other:.0f}%",
-            budget=f"< {NOISE_LIMIT_PERCENT:.0f}% for trustworthy figures",
-            baseline="-",
-            passed=None,
-        ),
+        noise_figure(phases[noisiest].cpu.other, noisiest),
         Figure(
             name="failed requests (all phases)",
             value=str(sum(p.errors for p in phases.values())),

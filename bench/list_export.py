@@ -54,7 +54,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from bench.database import psycopg_conninfo, read_marker
-from bench.dataset import DatasetOptions, add_dataset_arguments, load_data, schema_problem
+from bench.dataset import DatasetOptions, add_dataset_arguments, prepare_dataset
 from bench.list_page import _without_pivotal_environment
 from bench.phases import (
     NOISE_LIMIT_PERCENT,
@@ -350,17 +350,7 @@ def measured(
 
 
 def run(options: Options) -> tuple[list[Figure], dict[str, Any]]:
-    if options.generate:
-        load_data(
-            options.database_url,
-            accounts=options.accounts,
-            contacts=options.contacts,
-            seed=options.seed,
-            force=options.force_generate,
-        )
-    problem = schema_problem(options.database_url)
-    if problem:
-        raise BenchmarkError(problem)
+    prepare_dataset(options)
     conninfo = psycopg_conninfo(options.database_url)
     dbname = conninfo_to_dict(conninfo)["dbname"]
     say("making the list of every live contact ...")

@@ -58,13 +58,14 @@ import psycopg
 
 from bench import database
 from bench.database import psycopg_conninfo, read_marker, with_dbname
-from bench.dataset import add_dataset_arguments, load_data, schema_problem
+from bench.dataset import add_dataset_arguments, prepare_dataset
 from bench.load_clients import HTML_ROW, PAGE_SIZE, BodyCheck
 from bench.phases import (
     NOISE_LIMIT_PERCENT,
     PhaseResult,
     QuietWaiter,
     describe,
+    noise_figure,
     percent,
     run_phase,
     run_reporting_errors,
@@ -399,18 +400,8 @@ def run(options: Options) -> tuple[list[Figure], dict[str, Any]]:
     """Load the data if needed, run every phase; returns the table's figures and the JSON
     payload."""
     conninfo = psycopg_conninfo(options.database_url)
-    if options.generate:
-        load_data(
-            options.database_url,
-            accounts=options.accounts,
-            contacts=options.contacts,
-            seed=options.seed,
-            force=options.force_generate,
-        )
+    prepare_dataset(options)
     require_contacts(conninfo, at_least=PAGE_SIZE * (DEEP_PAGES + 2))
-    problem = schema_problem(options.database_url)
-    if problem:
-        raise BenchmarkError(problem)
     marker = read_marker(options.database_url, "generate")
     password = secrets.token_urlsafe(18)
     ensure_bench_user(options.database_url, password)
@@ -569,16 +560,8 @@ def build_figures(record: Measurement, targets: list[Target]) -> list[Figure]:
             passed=None,
         )
     )
-    busiest_other = max(phase.cpu.other for phase in phases.values())
-    figures.append(
-        Figure(
-            name="CPU used by other programs (worst phase)",
-            value=f"{busiest_other:.0f}%",
-            budget=f"< {NOISE_LIMIT_PERCENT:.0f}% for trustworthy figures",
-            baseline="-",
-            passed=None,
-        )
-    )
+    noisiest = max(phases, key=lambda name: phases[name].cpu.other)
+    figures.append(noise_figure(phases[noisiest].cpu.other, noisiest))
     figures.append(
         Figure(
             name="failed requests (all phases)",

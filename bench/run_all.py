@@ -27,7 +27,7 @@ from bench import (
     segment_count,
 )
 from bench.database import DEFAULT_DATABASE_URL, with_dbname
-from bench.dataset import load_data
+from bench.dataset import load_dataset
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,13 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        load_data(
-            args.database_url,
-            accounts=args.accounts,
-            contacts=args.contacts,
-            seed=args.seed,
-            force=args.force_generate,
-        )
+        load_dataset(args)
     except generate.LoadError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
