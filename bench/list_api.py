@@ -38,8 +38,8 @@ from bench.phases import (
     NOISE_LIMIT_PERCENT,
     PhaseResult,
     describe,
-    noise_figure,
     percent,
+    phase_health_figures,
     run_phase,
     run_reporting_errors,
     say,
@@ -180,7 +180,6 @@ def build_figures(phases: dict[str, PhaseResult], options: Options) -> list[Figu
     sql = phases["sql throughput"]
     rate = latency.target_rate or 0.0
     clients = options.client_processes * max(1, options.concurrency // options.client_processes)
-    noisiest = max(phases, key=lambda name: phases[name].cpu.other)
     # The schedule only counts if the client kept it: at least 95% of the target rate.
     kept_rate = latency.requests_per_second >= 0.95 * rate
     return [
@@ -232,14 +231,7 @@ def build_figures(phases: dict[str, PhaseResult], options: Options) -> list[Figu
             baseline=f"{100 * (os.cpu_count() or 1)}% = all cores",
             passed=None,
         ),
-        noise_figure(phases[noisiest].cpu.other, noisiest),
-        Figure(
-            name="failed requests (all phases)",
-            value=str(sum(p.errors for p in phases.values())),
-            budget="0",
-            baseline="-",
-            passed=all(p.errors == 0 for p in phases.values()),
-        ),
+        *phase_health_figures(phases),
     ]
 
 

@@ -65,8 +65,8 @@ from bench.phases import (
     PhaseResult,
     QuietWaiter,
     describe,
-    noise_figure,
     percent,
+    phase_health_figures,
     run_phase,
     run_reporting_errors,
     say,
@@ -560,17 +560,7 @@ def build_figures(record: Measurement, targets: list[Target]) -> list[Figure]:
             passed=None,
         )
     )
-    noisiest = max(phases, key=lambda name: phases[name].cpu.other)
-    figures.append(noise_figure(phases[noisiest].cpu.other, noisiest))
-    figures.append(
-        Figure(
-            name="failed requests (all phases)",
-            value=str(sum(p.errors for p in phases.values())),
-            budget="0",
-            baseline="-",
-            passed=all(p.errors == 0 for p in phases.values()),
-        )
-    )
+    figures.extend(phase_health_figures(phases))
     return figures
 
 

@@ -417,6 +417,22 @@ def noise_figure(worst_percent: float, where: str) -> Figure:
     )
 
 
+def phase_health_figures(phases: dict[str, PhaseResult]) -> list[Figure]:
+    """The last two figures of a harness that runs named phases: other programs' CPU at
+    the noisiest phase (:func:`noise_figure`) and the requests that failed in all."""
+    noisiest = max(phases, key=lambda name: phases[name].cpu.other)
+    return [
+        noise_figure(phases[noisiest].cpu.other, noisiest),
+        Figure(
+            name="failed requests (all phases)",
+            value=str(sum(p.errors for p in phases.values())),
+            budget="0",
+            baseline="-",
+            passed=all(p.errors == 0 for p in phases.values()),
+        ),
+    ]
+
+
 def run_reporting_errors(run: Callable[[Any], Any], options: Any, stopped: str) -> Any:
     """``run(options)``, or the exit status after printing why it could not run (1), or
     ``stopped`` on Ctrl-C (130)."""
