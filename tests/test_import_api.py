@@ -287,6 +287,32 @@ def test_an_import_runs_as_a_job_and_reports(steward, dbsession):
     assert contact(dbsession, "mallory@evil.example") is None
 
 
+def test_an_import_job_knows_how_many_rows_it_has_before_it_starts(
+    steward, dbsession, session_factory, monkeypatch
+):
+    """The progress bar of an import has an end: the job counts the file's rows first."""
+    from pivotal_core.jobs.services import Progress
+
+    seen: list[tuple[int, int | None, str | None, str]] = []
+    report = Progress.__call__
+
+    def watch(self, current, total=None, message=None, force=False):
+        report(self, current, total, message, force)
+        with session_factory() as reader:
+            job = reader.get(Job, self.job_id)
+            seen.append((job.progress_current, job.progress_total, job.message, job.status))
+
+    monkeypatch.setattr(Progress, "__call__", watch)
+    res = start(steward, uploaded(steward))
+    assert res.status_int == 202, res.text
+
+    assert seen[0] == (0, 4, "4 rows to import", "running")  # before any row is read
+    assert {total for _, total, _, _ in seen} == {4}  # the chunks' reports keep it
+    job = steward.get(f"{API}/imports/{res.json['id']}").json["job"]
+    assert (job["status"], job["progress_current"], job["progress_total"]) == ("succeeded", 4, 4)
+    assert job["percent"] == 100.0
+
+
 def test_rejected_rows_download_as_a_safe_csv(steward):
     batch_id = start(steward, uploaded(steward)).json["id"]
     res = steward.get(f"{API}/imports/{batch_id}/rejected")

@@ -13,6 +13,7 @@ from pivotal_core.dataquality.files import (
     MAX_CELL_CHARS,
     FileFormat,
     FileProblem,
+    count_rows,
     read_rows,
     row_problems,
     sniff,
@@ -194,6 +195,28 @@ def test_quoted_cells_may_span_lines(tmp_path):
         (2, {"Name": "Ann", "Notes": "line one\nline two"}),
         (3, {"Name": "Bo", "Notes": "x"}),
     ]
+
+
+def test_rows_are_counted_as_records_after_the_header(tmp_path):
+    """The total an import's progress is measured against: every record after the header
+    row, blank ones and those spanning lines included, never more than it reads."""
+    path = write(
+        tmp_path, "count.csv", '\nEmail,Notes\na@x.com,"one\ntwo"\n,\n\nb@x.com,x\n"c@x.com,y\n'
+    )
+    fmt = sniff(path)
+
+    read = rows_of(path, fmt)
+
+    assert fmt.header_row == 2
+    assert [number for number, _ in read] == [3, 6, 7]  # the last one unreadable
+    assert count_rows(path, fmt) == 5 >= len(read)
+    shorter = write(tmp_path, "shorter.csv", "\nEmail,Notes\n")  # emptied since it was read
+    assert count_rows(shorter, fmt) == 0
+    workbook = make_workbook(tmp_path / "book.xlsx")
+    assert count_rows(workbook, sniff(workbook)) == 5  # rows 2 to 6, the empty row 3 too
+    assert count_rows(workbook, sniff(workbook, sheet="Accounts")) == 1
+    with pytest.raises(FileProblem, match="Unknown file kind"):
+        count_rows(path, FileFormat("ods", ["Email"]))
 
 
 def test_format_survives_a_round_trip_through_json(tmp_path):

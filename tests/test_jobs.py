@@ -333,3 +333,35 @@ def test_jobs_api_errors(admin, anonymous, login):
         res = admin.get(f"{API}/jobs", params)
         assert res.status_int == 400, params
         assert name in res.json["error"]["fields"]
+
+
+def test_a_consumer_of_the_embedded_queue_polls_it_at_least_every_second(tmp_path):
+    """SQLite cannot hand a job over as it is queued: its consumer polls, waiting longer
+    after each empty poll. Without a ceiling of its own a job queued after a quiet spell
+    would wait up to huey's 10 s before it starts."""
+    from huey import SqliteHuey
+
+    from pivotal_core.jobs.queue import POLL_MAX_DELAY, create_consumer
+
+    huey = SqliteHuey("pivotal-test", filename=str(tmp_path / "huey.sqlite"))
+    consumer = create_consumer(huey, 2)
+    assert len(consumer.worker_threads) == 2
+
+    class Waits:
+        def __init__(self) -> None:
+            self.seen: list[float] = []
+
+        def wait(self, timeout: float) -> bool:
+            self.seen.append(timeout)
+            return False
+
+        def is_set(self) -> bool:
+            return False
+
+    worker, _ = consumer.worker_threads[0]
+    worker.stop_flag = waits = Waits()
+    for _ in range(60):  # an idle minute's polls and more: the backoff reaches its ceiling
+        worker.loop()
+    assert len(waits.seen) == 60
+    assert waits.seen[0] < waits.seen[20]  # it does back off
+    assert max(waits.seen) == POLL_MAX_DELAY == 1.0

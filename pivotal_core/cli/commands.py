@@ -97,9 +97,11 @@ def plugins(ctx: Context) -> None:
 @pass_context
 def worker(ctx: Context, workers: int) -> None:
     """Run the background job consumer (start as many as needed against one Redis)."""
+    from pivotal_core.jobs.queue import create_consumer
+
     huey = ctx.registry["pivotal.huey"]
     click.echo(f"worker consuming {huey.name} with {workers} threads")
-    huey.create_consumer(workers=workers, worker_type="thread").run()
+    create_consumer(huey, workers).run()
 
 
 @cli.command("demo")
@@ -201,6 +203,7 @@ def serve(ctx: Context, host: str, port: int, no_worker: bool, threads: int) -> 
     import waitress
 
     from pivotal_core.app import make_app
+    from pivotal_core.jobs.queue import create_consumer
 
     app = make_app({}, ctx.ini)
     url = f"http://{host}:{port}/"
@@ -215,7 +218,7 @@ def serve(ctx: Context, host: str, port: int, no_worker: bool, threads: int) -> 
     huey = app.registry["pivotal.huey"]
     try:
         # The consumer wants the main thread for its signal handlers.
-        huey.create_consumer(workers=2, worker_type="thread").run()
+        create_consumer(huey, 2).run()
     finally:
         server.close()
 
@@ -271,7 +274,7 @@ def import_file(
 
     from pivotal_core.audit.services import Actor
     from pivotal_core.dataquality import services, uploads
-    from pivotal_core.dataquality.files import read_rows
+    from pivotal_core.dataquality.files import count_rows
     from pivotal_core.dataquality.prepare import prepared_rows
     from pivotal_core.dataquality.rows import ImportOptions
 
@@ -290,7 +293,7 @@ def import_file(
     with open(path, "rb") as source_file:
         # The upload limit protects the web server; a file on this machine has no limit.
         stored = uploads.store_import_file(settings, source_file, Path(path).name, limited=False)
-    total = sum(1 for _ in read_rows(stored.stored_path, stored.format))
+    total = count_rows(stored.stored_path, stored.format)
     actor = Actor.system(f"import:{source.strip().lower()}")
     options = ImportOptions(
         create_accounts=create_accounts,

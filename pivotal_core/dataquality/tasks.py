@@ -9,6 +9,7 @@ from huey import crontab
 from sqlalchemy.orm import Session
 
 from pivotal_core.audit.services import Actor
+from pivotal_core.dataquality.files import FileFormat, FileProblem, count_rows
 from pivotal_core.dataquality.models import ImportBatch
 from pivotal_core.dataquality.services import (
     DEFAULT_ROWS_FACTORY,
@@ -34,6 +35,15 @@ def _batch(session: Session, batch_id: int) -> ImportBatch:
     return batch
 
 
+def _rows_in_file(batch: ImportBatch) -> int | None:
+    """The rows of the batch's kept file, for a progress bar with an end; None when the
+    file cannot be read through (the import then meets the problem and reports it)."""
+    try:
+        return count_rows(batch.stored_path, FileFormat.from_dict(batch.file_format or {}))
+    except (FileProblem, OSError):
+        return None
+
+
 def register(huey: Any) -> None:
     def run_import(
         session: Session, progress: Any, batch_id: int, rows_factory: str = DEFAULT_ROWS_FACTORY
@@ -42,6 +52,10 @@ def register(huey: Any) -> None:
         batch = _batch(session, batch_id)
         if batch.status == "succeeded":
             return dict(batch.counts or {})  # a redelivered message: nothing left to do
+        total = _rows_in_file(batch)
+        if total is not None:
+            done = int((batch.counts or {}).get("rows") or 0)  # a retry goes on from there
+            progress(done, total, f"{total:,} rows to import", force=True)
         factory = resolve_rows_factory(rows_factory)
         rows = factory(batch, settings.get("phone.default_region", "US"), session)
         actor = Actor(

@@ -59,6 +59,23 @@ def make_huey(settings: dict[str, Any]) -> Huey:
     )
 
 
+# A consumer of a queue that cannot block (SQLite) polls it, sleeping longer after each
+# empty poll; huey's own ceiling (10 s) would leave a job queued that long after a quiet
+# spell. Reading an embedded SQLite file once a second per worker thread costs nothing.
+POLL_MAX_DELAY = 1.0
+
+
+def create_consumer(huey: Huey, workers: int) -> Any:
+    """The job consumer of ``huey`` with ``workers`` threads (``pivotal worker`` and
+    ``pivotal serve``): a queue it polls is asked at least every :data:`POLL_MAX_DELAY`
+    seconds, so a job starts within about a second of being queued; Redis hands a job
+    over as soon as it is queued anyway (a blocking read)."""
+    options: dict[str, Any] = {"workers": workers, "worker_type": "thread"}
+    if not huey.storage.blocking:
+        options["max_delay"] = POLL_MAX_DELAY
+    return huey.create_consumer(**options)
+
+
 def task_context(huey: Huey) -> TaskContext:
     context = getattr(huey, "pivotal_context", None)
     if context is None:
