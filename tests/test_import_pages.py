@@ -98,6 +98,69 @@ def test_imports_are_in_the_sidebar_of_those_who_may_import(web_login):
 # ---------------------------------------------------------------- the wizard
 
 
+def test_the_preview_shows_values_as_they_will_be_stored(steward):
+    """Where normalization changes a cell, the preview shows the value stored with the
+    file's text beneath it; cells stored as written, and cells in error, show the file."""
+    messy = (
+        b"First Name,Email,Phone,Website,Country,Tags,Labels\n"
+        b"ADA,Ada@Analytical.IO,(650) 253-0000,https://www.analytical.io/about,united states,"
+        b"VIP;Prospect,trial\n"
+        b"Grace,grace@navy.example,12,navy.example,US,,\n"
+    )
+    map_page = steward.get(mapped(steward, messy))
+    form = map_page.forms["map-form"]
+    headers = ["First Name", "Email", "Phone", "Website", "Country", "Tags", "Labels"]
+    for i, field in enumerate(
+        ["first_name", "email", "phone", "account_domain", "country", "tags", "tags"]
+    ):
+        assert form[f"column-{i}"].value == field or headers[i] == "Labels"
+        form[f"column-{i}"] = field
+    res = form.submit()
+    assert res.status_int == 303, res.text
+    page = html(steward.get(res.location))
+
+    def cells(number: int) -> dict[str, tuple[str | None, str]]:
+        row = page.select_one(f"tr[data-row='{number}']")
+        shown = {}
+        for header, cell in zip(headers, row.select("td")[1:], strict=True):
+            stored = cell.select_one(".stored")
+            in_file = cell.select_one(".in-file")
+            if stored is None:
+                assert in_file is None and "cell-normalized" not in cell["class"]
+                shown[header] = (None, cell.get_text(" ", strip=True))
+            else:
+                assert "cell-normalized" in cell["class"]
+                shown[header] = (stored.get_text(), in_file.get_text())
+        return shown
+
+    assert cells(2) == {
+        "First Name": ("Ada", "file: ADA"),
+        "Email": ("ada@analytical.io", "file: Ada@Analytical.IO"),
+        "Phone": ("+16502530000", "file: (650) 253-0000"),
+        "Website": ("analytical.io", "file: https://www.analytical.io/about"),
+        "Country": ("US", "file: united states"),
+        # Two columns fill the tags: each shows its own text, the value is both together.
+        "Tags": (None, "VIP;Prospect"),
+        "Labels": (None, "trial"),
+    }
+    assert cells(3) == {
+        "First Name": (None, "Grace"),
+        "Email": (None, "grace@navy.example"),
+        "Phone": (None, "12 is not a valid phone number"),
+        "Website": (None, "navy.example"),
+        "Country": (None, "US"),
+        "Tags": (None, ""),
+        "Labels": (None, ""),
+    }
+
+
+def test_a_lone_list_column_shows_the_list_it_becomes(steward):
+    page = html(previewed(steward, b"Email,Tags\nann@example.com,VIP; Prospect\n"))
+    cell = page.select("tr[data-row='2'] td")[2]
+    assert cell.select_one(".stored").get_text() == "prospect, vip"
+    assert cell.select_one(".in-file").get_text() == "file: VIP; Prospect"
+
+
 def test_the_wizard_from_upload_to_report(steward, dbsession):
     res = upload_form(steward)
     assert res.status_int == 303

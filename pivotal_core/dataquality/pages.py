@@ -20,12 +20,17 @@ from pivotal_core.api.records import request_actor
 from pivotal_core.authnz.permissions import Permission
 from pivotal_core.dataquality import services, uploads
 from pivotal_core.dataquality.api import csv_attachment
-from pivotal_core.dataquality.mapping import get_mapping, list_mappings, save_mapping
+from pivotal_core.dataquality.mapping import (
+    MULTI_COLUMN_FIELDS,
+    get_mapping,
+    list_mappings,
+    save_mapping,
+)
 from pivotal_core.dataquality.models import BATCH_STATES, IMPORT_ENTITIES, ImportBatch
 from pivotal_core.dataquality.rows import ImportOptions
 from pivotal_core.errors import Conflict, NotFound, PivotalError, ValidationFailed
 from pivotal_core.jobs.models import Job
-from pivotal_core.web.record_pages import actor_labels, refuse
+from pivotal_core.web.record_pages import actor_labels, display_value, refuse
 from pivotal_core.web.templating import add_template_dir
 
 PERMISSION = Permission.DATAQUALITY_IMPORT
@@ -231,16 +236,36 @@ def save_columns(request: Request):
 # ---------------------------------------------------------------- step 3: preview, run
 
 
+def _imported_value(row: Any, field: str) -> Any:
+    """What the preview row will store for ``field``."""
+    if field == "account_domain":
+        return row.account_domain
+    if field == "account_name":
+        return row.account_name
+    if field == "external_id":
+        return next(iter(row.external_ids.values()), None)
+    return row.values.get(field)
+
+
 def _preview_rows(preview: Any, headers: list[str], mapping: Mapping[str, str | None]):
-    """Rows of the preview as the table shows them: each mapped cell with its error."""
+    """Rows of the preview as the table shows them: each mapped cell with its error, or
+    with the value it becomes (``stored``) where normalization changes the file's text.
+    A list field filled from several columns is shown as the file has it: the value
+    stored is the columns' values together."""
+    fields = [mapping.get(header) for header in headers]
+    shared = {f for f in fields if f in MULTI_COLUMN_FIELDS and fields.count(f) > 1}
     rows = []
     for row in preview.rows:
         cells = []
-        for header in headers:
-            field = mapping.get(header)
-            cells.append(
-                {"text": row.raw.get(header, ""), "error": row.errors.get(field) if field else None}
-            )
+        for header, field in zip(headers, fields, strict=True):
+            text = row.raw.get(header, "")
+            error = row.errors.get(field) if field else None
+            stored = None
+            if field and not error and field not in shared and text.strip():
+                shown = display_value(_imported_value(row, field))
+                if shown != text.strip():
+                    stored = shown
+            cells.append({"text": text, "error": error, "stored": stored})
         rows.append({"number": row.number, "cells": cells, "row_error": row.errors.get("row")})
     return rows
 

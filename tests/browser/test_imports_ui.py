@@ -167,6 +167,10 @@ def test_the_import_wizard_end_to_end(import_page, worker_server, screenshots, t
     expect(bad_row.locator("td.cell-error")).to_contain_text("is not a valid phone number")
     expect(page.locator("tr[data-row='2']")).not_to_have_class(re.compile(r"row-invalid"))
     expect(page.locator("[data-invalid-rows]")).to_have_text("1")
+    # A phone number is stored in international form; the file's text is shown beneath.
+    phone = page.locator("tr[data-row='2'] td.cell-normalized")
+    expect(phone.locator(".stored")).to_have_text("+16502530000")
+    expect(phone.locator(".in-file")).to_have_text("file: (650) 253-0000")
     _screenshot(page, screenshots, "import-preview", theme)
 
     # 4. Run for real; the page waits for the job, then shows the report by itself.
