@@ -9,6 +9,7 @@ import csv
 import datetime as dt
 import io
 import zipfile
+from collections import deque
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -494,10 +495,8 @@ def count_rows(path: str | Path, fmt: FileFormat) -> int:
         records = _csv_records(path, fmt)
     else:
         raise FileProblem(f"Unknown file kind {fmt.kind!r}.")
-    last = 0
-    for last, _ in records:
-        pass
-    return max(0, last - fmt.header_row)
+    last = deque(records, maxlen=1)  # records are numbered: the last number is the count
+    return max(0, last[0][0] - fmt.header_row) if last else 0
 
 
 def _read_csv(path: Path, fmt: FileFormat) -> Iterator[tuple[int, dict[str, str]]]:
