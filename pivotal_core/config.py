@@ -38,6 +38,8 @@ CORE_DEFAULTS: dict[str, Any] = {
     "dataquality.batch_file_retention_days": "30",
     # A running job whose worker gives no sign of life for this long is marked failed.
     "jobs.stale_after_minutes": "60",
+    # The hour (UTC) of the nightly duplicates scan of contacts and accounts; -1: none.
+    "dataquality.duplicate_scan_hour": "3",
     "api.default_page_size": "50",
     "api.max_page_size": "200",
     "dataquality.source_priority": "manual salesforce hubspot",
@@ -63,6 +65,7 @@ INT_SETTINGS = (
     "dataquality.upload_retention_hours",
     "dataquality.batch_file_retention_days",
     "jobs.stale_after_minutes",
+    "dataquality.duplicate_scan_hour",
 )
 BOOL_SETTINGS = ("huey.immediate",)
 LIST_SETTINGS = ("pivotal.plugins", "dataquality.source_priority", "privacy.erasure_keys")
@@ -136,6 +139,10 @@ def merge_settings(
         raise SettingsError("dataquality.batch_file_retention_days must be 0 (keep) or more")
     if merged["jobs.stale_after_minutes"] < 5:
         raise SettingsError("jobs.stale_after_minutes must be at least 5")
+    if not -1 <= merged["dataquality.duplicate_scan_hour"] <= 23:
+        raise SettingsError(
+            "dataquality.duplicate_scan_hour must be an hour from 0 to 23 (UTC), or -1 for none"
+        )
     for key in BOOL_SETTINGS:
         merged[key] = as_bool(merged[key])
     for key in LIST_SETTINGS:

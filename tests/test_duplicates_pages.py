@@ -234,6 +234,31 @@ def test_scan_now_runs_the_scan_as_a_job_and_shows_its_outcome(steward, dbsessio
     assert steward.post("/duplicates/scan", {"entity": "lead"}).status_int == 400
 
 
+def test_the_queue_says_when_the_nightly_scan_runs_and_marks_its_jobs(
+    app, steward, dbsession, monkeypatch
+):
+    page = html(steward.get("/duplicates"))
+    schedule = page.select_one(".scan-schedule").get_text(" ", strip=True)
+    assert schedule == "Contacts and accounts are also scanned every night at 03:30 UTC."
+    assert page.select_one("#scan-status") is None  # never scanned yet
+    nightly = Job(
+        kind="dataquality.scan_duplicates",
+        status="succeeded",
+        params={"entity": "contact", "limit": None},
+        result={"found": 0, "created": 0, "updated": 0, "reopened": 0, "closed": 0},
+        attempts=1,
+    )
+    dbsession.add(nightly)
+    dbsession.commit()
+    status = html(steward.get("/duplicates")).select_one("#scan-status")
+    assert "nightly" in status.get_text(" ", strip=True).split()
+    # One a person started is not marked.
+    res = steward.post("/duplicates/scan", {"entity": "contact"}).follow()
+    assert "nightly" not in html(res).select_one("#scan-status").get_text(" ", strip=True).split()
+    monkeypatch.setitem(app.registry.settings, "dataquality.duplicate_scan_hour", -1)
+    assert html(steward.get("/duplicates")).select_one(".scan-schedule") is None
+
+
 def test_a_running_scan_is_polled_until_it_finishes(steward, dbsession, make_user):
     job = Job(
         kind="dataquality.scan_duplicates",

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from pivotal_core.authnz.models import LoginFailure
 from pivotal_core.config import SettingsError, merge_settings
-from pivotal_core.dataquality.models import ImportBatch
+from pivotal_core.dataquality.duplicates import SCAN_TASK
+from pivotal_core.dataquality.models import DuplicateCandidate, ImportBatch
 from pivotal_core.db import utcnow
 from pivotal_core.jobs.models import Job
 from pivotal_core.jobs.queue import registered_task
@@ -27,6 +28,7 @@ def test_the_periodic_tasks_are_registered(app):
         "audience.refresh_segment_counts",
         "dataquality.clean_uploads",
         "dataquality.fail_stopped_batches",
+        "dataquality.nightly_duplicate_scan",
         "jobs.reap_stopped",
     } <= names
 
@@ -124,3 +126,64 @@ def test_batches_whose_job_stopped_are_marked_failed(app, dbsession, make_import
 def test_stale_after_must_leave_a_job_time_to_report():
     with pytest.raises(SettingsError, match="jobs.stale_after_minutes"):
         merge_settings({"auth.secret": "x" * 40, "jobs.stale_after_minutes": "1"}, environ={})
+
+
+def test_the_duplicates_scan_runs_each_night_at_the_hour_set(app, monkeypatch):
+    huey = app.registry["pivotal.huey"]
+    settings = app.registry.settings
+    at = [datetime(2026, 11, 26, hour, minute) for hour in range(24) for minute in range(60)]
+
+    def when() -> list[datetime]:
+        """The minutes of a day at which huey's scheduler would start the nightly scan."""
+        return [
+            m
+            for m in at
+            if "dataquality.nightly_duplicate_scan" in {t.name for t in huey.read_periodic(m)}
+        ]
+
+    assert settings["dataquality.duplicate_scan_hour"] == 3  # the default
+    assert when() == [datetime(2026, 11, 26, 3, 30)]
+    monkeypatch.setitem(settings, "dataquality.duplicate_scan_hour", 22)
+    assert when() == [datetime(2026, 11, 26, 22, 30)]
+    monkeypatch.setitem(settings, "dataquality.duplicate_scan_hour", -1)  # turned off
+    assert when() == []
+
+
+def test_the_nightly_scan_queues_a_scan_of_each_entity_not_being_scanned(
+    app, dbsession, make_contact
+):
+    one = make_contact(first_name="Dana", last_name="Scully", phone="+1 415 555 0100")
+    other = make_contact(first_name="D.", last_name="Scully", phone="(415) 555-0100")
+
+    queued = run(app, "dataquality.nightly_duplicate_scan")
+
+    dbsession.expire_all()
+    jobs = [dbsession.get(Job, job_id) for job_id in queued]
+    # The jobs ran (the test queue runs them at commit): nobody asked for them.
+    assert [(j.kind, j.params["entity"], j.status) for j in jobs] == [
+        (SCAN_TASK, "contact", "succeeded"),
+        (SCAN_TASK, "account", "succeeded"),
+    ]
+    assert {j.created_by_id for j in jobs} == {None}
+    found = dbsession.scalars(
+        select(DuplicateCandidate).where(DuplicateCandidate.entity == "contact")
+    )
+    assert [(c.record_a, c.record_b, c.reason) for c in found] == [(one.id, other.id, "same_phone")]
+
+    # A scan still queued or running is not queued twice.
+    dbsession.add(Job(kind=SCAN_TASK, status="running", params={"entity": "account"}))
+    dbsession.commit()
+    again = run(app, "dataquality.nightly_duplicate_scan")
+    dbsession.expire_all()
+    assert [dbsession.get(Job, job_id).params["entity"] for job_id in again] == ["contact"]
+
+
+def test_the_scan_hour_is_an_hour_or_none():
+    base = {"auth.secret": "x" * 40}
+    assert merge_settings(base, environ={})["dataquality.duplicate_scan_hour"] == 3
+    for hour in ("-1", "0", "23"):
+        settings = merge_settings({**base, "dataquality.duplicate_scan_hour": hour}, environ={})
+        assert settings["dataquality.duplicate_scan_hour"] == int(hour)
+    for bad in ("24", "-2", "3am"):
+        with pytest.raises(SettingsError, match="dataquality.duplicate_scan_hour"):
+            merge_settings({**base, "dataquality.duplicate_scan_hour": bad}, environ={})

@@ -21,7 +21,7 @@ def includeme(config: Any) -> None:
     def register_tasks() -> None:
         # At the configuration commit: the jobs area, which builds huey, comes after this
         # one. Registered at start-up (not on first use) so a `pivotal worker` has them.
-        from pivotal_core.dataquality.api import SCAN_TASK
+        from pivotal_core.dataquality.duplicates import SCAN_TASK
 
         register_task(config.registry["pivotal.huey"], SCAN_TASK, scan_duplicates_job)
 

@@ -31,12 +31,8 @@ from pivotal_core.dataquality.rows import ImportOptions
 from pivotal_core.dataquality.survivorship import load_policy
 from pivotal_core.errors import Forbidden
 from pivotal_core.exports import attachment_filename
-from pivotal_core.jobs import services as jobs
 from pivotal_core.jobs.api import JobOutput, job_json
 from pivotal_core.jobs.models import Job
-from pivotal_core.jobs.queue import registered_task
-
-SCAN_TASK = "dataquality.scan_duplicates"
 
 
 def _iso(value: Any) -> str | None:
@@ -290,13 +286,8 @@ def list_candidates_view(request: Request) -> dict[str, Any]:
 
 def scan_view(request: Request) -> dict[str, Any]:
     params = {"entity": request.validated["entity"], "limit": request.validated["limit"]}
-    actor = request_actor(request)
-    job = jobs.enqueue(
-        request.dbsession,
-        registered_task(request.huey, SCAN_TASK),
-        SCAN_TASK,
-        params,
-        created_by_id=actor.user_id,
+    job = duplicates.enqueue_scan(
+        request.dbsession, request.huey, **params, created_by_id=request_actor(request).user_id
     )
     return job_json(job)
 

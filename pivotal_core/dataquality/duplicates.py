@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from itertools import combinations
 from typing import Any
@@ -38,7 +38,14 @@ from pivotal_core.contacts.models import Contact
 from pivotal_core.dataquality.models import DuplicateCandidate
 from pivotal_core.db import utcnow
 from pivotal_core.errors import Conflict, NotFound, ValidationFailed
+from pivotal_core.jobs import services as jobs
+from pivotal_core.jobs.models import Job
+from pivotal_core.jobs.queue import registered_task
 
+SCAN_TASK = "dataquality.scan_duplicates"
+# Every entity is scanned each night at this hour (UTC; -1: never), at SCAN_MINUTE.
+SCAN_HOUR_SETTING = "dataquality.duplicate_scan_hour"
+SCAN_MINUTE = 30
 ENTITIES = ("contact", "account")
 MODELS: dict[str, Any] = {"contact": Contact, "account": Account}
 STATUSES = ("open", "dismissed", "merged", "closed")
@@ -107,6 +114,43 @@ def check_entity(entity: str, field: str = "entity") -> str:
 
 
 # ---------------------------------------------------------------- the scan
+
+
+def enqueue_scan(
+    session: Session,
+    huey: Any,
+    entity: str,
+    *,
+    limit: int | None = None,
+    created_by_id: int | None = None,
+) -> Job:
+    """Queue a scan of ``entity`` as a job (it runs :func:`scan_duplicates`)."""
+    check_entity(entity)
+    return jobs.enqueue(
+        session,
+        registered_task(huey, SCAN_TASK),
+        SCAN_TASK,
+        {"entity": entity, "limit": limit},
+        created_by_id=created_by_id,
+    )
+
+
+def nightly_scan_time(settings: Mapping[str, Any]) -> str | None:
+    """When the nightly scan runs (``"03:30 UTC"``), or None when it is turned off."""
+    hour = int(settings.get(SCAN_HOUR_SETTING, -1))
+    return f"{hour:02d}:{SCAN_MINUTE:02d} UTC" if hour >= 0 else None
+
+
+def scan_every_entity(session: Session, huey: Any) -> list[int]:
+    """Queue a scan of each entity that has none queued or running (the nightly scan);
+    returns the jobs' ids."""
+    busy = {
+        (params or {}).get("entity")
+        for params in session.scalars(
+            select(Job.params).where(Job.kind == SCAN_TASK, Job.status.in_(("queued", "running")))
+        )
+    }
+    return [enqueue_scan(session, huey, entity).id for entity in ENTITIES if entity not in busy]
 
 
 def find_candidates(session: Session, entity: str, *, limit: int | None = None) -> int:

@@ -25,7 +25,6 @@ from pivotal_core.api.records import request_actor
 from pivotal_core.authnz.permissions import Permission
 from pivotal_core.contacts.pages import PAGES as CONTACT_PAGES
 from pivotal_core.dataquality import duplicates, erase, merge
-from pivotal_core.dataquality.api import SCAN_TASK
 from pivotal_core.dataquality.explain import default_choice_reason
 from pivotal_core.dataquality.identity import erasure_keys
 from pivotal_core.dataquality.models import DuplicateCandidate, Merge
@@ -34,7 +33,6 @@ from pivotal_core.dataquality.survivorship import is_blank, load_policy
 from pivotal_core.errors import Conflict, NotFound, PivotalError, Unprocessable, ValidationFailed
 from pivotal_core.jobs import services as jobs
 from pivotal_core.jobs.models import Job
-from pivotal_core.jobs.queue import registered_task
 from pivotal_core.records import custom_field_definitions
 from pivotal_core.web.pages import safe_next
 from pivotal_core.web.record_pages import (
@@ -189,9 +187,9 @@ def _scan_job(request: Request, entity: str, job_id: int | None) -> Job | None:
     session = request.dbsession
     if job_id is not None:
         job = session.get(Job, job_id)
-        return job if job is not None and job.kind == SCAN_TASK else None
+        return job if job is not None and job.kind == duplicates.SCAN_TASK else None
     recent = session.scalars(
-        select(Job).where(Job.kind == SCAN_TASK).order_by(Job.id.desc()).limit(20)
+        select(Job).where(Job.kind == duplicates.SCAN_TASK).order_by(Job.id.desc()).limit(20)
     )
     return next((j for j in recent if (j.params or {}).get("entity") == entity), None)
 
@@ -274,6 +272,7 @@ def queue_view(request: Request) -> dict[str, Any]:
         "came_from": request.path_qs,
         "can_merge": _may(request, Permission.DATAQUALITY_MERGE),
         "scan": scan_context(request, scan_job),
+        "nightly_scan": duplicates.nightly_scan_time(request.registry.settings),
     }
 
 
@@ -294,13 +293,11 @@ def scan_context(request: Request, job: Job | None) -> dict[str, Any] | None:
 def scan_view(request: Request):
     """Run the scan of one entity as a job; the queue shows its progress."""
     entity = _entity_param(request.POST.get("entity"))
-    actor = request_actor(request, "ui")
-    job = jobs.enqueue(
+    job = duplicates.enqueue_scan(
         request.dbsession,
-        registered_task(request.huey, SCAN_TASK),
-        SCAN_TASK,
-        {"entity": entity, "limit": None},
-        created_by_id=actor.user_id,
+        request.huey,
+        entity,
+        created_by_id=request_actor(request, "ui").user_id,
     )
     request.session.flash(f"Scanning {entity}s for duplicates (job {job.id}).", "info")
     return HTTPSeeOther(location=_queue_url(request, entity=entity, job=job.id))
@@ -310,7 +307,7 @@ def scan_status_view(request: Request):
     """The scan panel alone, polled while the job runs; once it has finished, htmx is told
     to reload the page so the queue shows what the scan found."""
     job = jobs.get_job(request.dbsession, int(request.matchdict["id"]))
-    if job.kind != SCAN_TASK:
+    if job.kind != duplicates.SCAN_TASK:
         raise NotFound(f"Job {job.id} is not a duplicates scan")
     context = {"scan": scan_context(request, job)}
     if request.headers.get("HX-Request") and job.status not in SCAN_ACTIVE:

@@ -1,14 +1,21 @@
 """The import jobs: run a batch (rows rebuilt from its stored file) and undo one; the
-hourly removal of uploads nobody imported; batches whose job stopped marked failed."""
+hourly removal of uploads nobody imported; batches whose job stopped marked failed; the
+nightly duplicates scan (a scan job per entity, at ``dataquality.duplicate_scan_hour``)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from huey import crontab
 from sqlalchemy.orm import Session
 
 from pivotal_core.audit.services import Actor
+from pivotal_core.dataquality.duplicates import (
+    SCAN_HOUR_SETTING,
+    SCAN_MINUTE,
+    scan_every_entity,
+)
 from pivotal_core.dataquality.files import FileFormat, FileProblem, count_rows
 from pivotal_core.dataquality.models import ImportBatch
 from pivotal_core.dataquality.services import (
@@ -25,6 +32,7 @@ from pivotal_core.errors import NotFound
 from pivotal_core.jobs.queue import register_periodic, register_task, task_context
 
 CLEAN_UPLOADS_TASK = "dataquality.clean_uploads"
+NIGHTLY_SCAN_TASK = "dataquality.nightly_duplicate_scan"
 STOPPED_BATCHES_TASK = "dataquality.fail_stopped_batches"
 
 
@@ -85,3 +93,14 @@ def register(huey: Any) -> None:
     # After the jobs of killed workers are marked failed (jobs.reap_stopped, every 5
     # minutes), their batches say so too.
     register_periodic(huey, STOPPED_BATCHES_TASK, crontab(minute="*/5"), fail_stopped_batches)
+
+    def nightly(moment: datetime) -> bool:
+        # Read when huey asks (every minute), not at registration: the settings are not
+        # attached to the queue yet when tasks are registered.
+        hour = int(task_context(huey).settings.get(SCAN_HOUR_SETTING, -1))
+        return hour >= 0 and (moment.hour, moment.minute) == (hour, SCAN_MINUTE)
+
+    def scan(session: Session) -> list[int]:
+        return scan_every_entity(session, huey)
+
+    register_periodic(huey, NIGHTLY_SCAN_TASK, nightly, scan)
