@@ -195,6 +195,9 @@ def import_rows(
 ) -> ImportCounts:
     """Upsert ``rows`` into the batch's entity; returns the counts.
 
+    ``rows`` are read a chunk ahead, while PostgreSQL stores the chunk before: reading
+    them must not use the session (it is busy with a ``COPY`` then).
+
     ``actor``: who runs the import; its source becomes ``import:<batch source>`` and its
     ``batch_id`` the batch's. ``policy``: survivorship (default: loaded from the rules
     with the setting's default priority). ``secret``: the key of erased-identity digests or
@@ -222,9 +225,11 @@ def import_rows(
         engine.timings = timings
     total = counts if counts is not None else ImportCounts()
     done = total.rows
+    ahead = _ReadAhead(_chunks(rows, chunk_size))
     with fewer_collections():
-        for chunk in _chunks(rows, chunk_size):
-            total.add(engine.run_chunk(chunk))
+        while (chunk := ahead.take()) is not None:
+            # The next chunk is read while PostgreSQL stores this one's last rows.
+            total.add(engine.run_chunk(chunk, meanwhile=_Once(engine.timed("read", ahead.read))))
             done += len(chunk)
             if checkpoint is not None:
                 checkpoint(total, done)
@@ -254,6 +259,50 @@ def fewer_collections() -> Iterator[None]:
     finally:
         gc.set_threshold(*before)
         gc.unfreeze()
+
+
+class _Once:
+    """Work that needs no database, done once: while PostgreSQL finishes a ``COPY`` when
+    there is one to wait for (:meth:`_Database.copy`), else when called again after it."""
+
+    def __init__(self, work: Callable[[], None] | None = None) -> None:
+        self._work = work
+
+    def __call__(self) -> None:
+        work, self._work = self._work, None
+        if work is not None:
+            work()
+
+
+class _ReadAhead:
+    """Chunks of rows, the next one read ahead (reading and preparing rows needs no
+    database, so the engine reads it while PostgreSQL stores the chunk before). An error
+    reading it is raised when the chunk is taken, after the one before was committed, as
+    if it had been read then."""
+
+    def __init__(self, chunks: Iterator[list[PreparedRow]]) -> None:
+        self._chunks = chunks
+        self._read = False
+        self._next: list[PreparedRow] | None = None
+        self._error: Exception | None = None
+
+    def read(self) -> None:
+        if self._read:
+            return
+        self._read = True
+        try:
+            self._next = next(self._chunks, None)
+        except Exception as exc:  # noqa: BLE001 - raised by take(), in its place
+            self._error = exc
+
+    def take(self) -> list[PreparedRow] | None:
+        self.read()
+        self._read = False
+        chunk, self._next = self._next, None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        return chunk
 
 
 def _chunks(rows: Iterable[PreparedRow], size: int) -> Iterator[list[PreparedRow]]:
@@ -394,15 +443,19 @@ class _Database:
         records: list[dict[str, Any]],
         now: datetime,
         conflict: str | None = None,
+        meanwhile: _Once | None = None,
     ) -> set[int]:
         """Insert ``records`` (each with its ``id``); returns the ids that went in (those
         that met a live record with the same ``conflict`` column are left out).
+        ``meanwhile`` runs once, while PostgreSQL stores the rows if it can.
 
         PostgreSQL: COPY, the fastest way in; if a unique index refuses a row (another
         import created it meanwhile), the COPY is rolled back to a savepoint and the rows
         go in with ``INSERT ... ON CONFLICT DO NOTHING``, which skips the taken ones.
         """
+        meanwhile = meanwhile or _Once()
         if not records:
+            meanwhile()
             return set()
         names = list(records[0])
         if self.pg:
@@ -419,11 +472,12 @@ class _Database:
             rows = map(copy_row, records)
             try:
                 with self.session.begin_nested():
-                    self.copy(table.name, [*names, "created_at", "updated_at"], rows)
+                    self.copy(table.name, [*names, "created_at", "updated_at"], rows, meanwhile)
                 return {r["id"] for r in records}
             except Exception as exc:
                 if conflict is None or getattr(exc, "sqlstate", None) != "23505":
                     raise
+            meanwhile()  # done already unless the COPY failed before its rows were sent
             columns, aliases, params = [], [], {"now": now}
             for position, name in enumerate(names):
                 element, is_json = _pg_array_type(table.c[name])
@@ -442,6 +496,7 @@ class _Database:
                 f"{conflict_sql} RETURNING id"
             )
             return {row[0] for row in self.sql(statement, params)}
+        meanwhile()
         stamped = [{**r, "created_at": now, "updated_at": now} for r in records]
         stmt: Any = insert(table)
         if conflict:
@@ -452,13 +507,27 @@ class _Database:
         ids = [r["id"] for r in records]
         return set(self.scalars(select(table.c.id).where(table.c.id.in_(ids))))
 
-    def copy(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-        """``COPY table (columns) FROM STDIN`` in the session's transaction (PostgreSQL)."""
+    def copy(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+        meanwhile: _Once | None = None,
+    ) -> None:
+        """``COPY table (columns) FROM STDIN`` in the session's transaction (PostgreSQL).
+
+        ``meanwhile`` runs after the rows are sent and before waiting for PostgreSQL to
+        have stored them: it stores them as they arrive, updating every index, and is
+        still at it when the last row is sent, so Python work that needs no database
+        done then costs no time of its own. (An error in it aborts the COPY.)
+        """
         driver = self.session.connection().connection.driver_connection
         statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
         with driver.cursor() as cursor, cursor.copy(statement) as copy:
             for row in rows:
                 copy.write_row(row)
+            if meanwhile is not None:
+                meanwhile()
 
     def update(
         self,
@@ -514,29 +583,16 @@ class _Database:
             stmt = update(table).where(table.c.id == bindparam("v_id")).values(values)
             self.session.connection().execute(stmt, rows)
 
-    def insert_audit(self, rows: _AuditRows) -> int:
+    def insert_audit(self, rows: _AuditRows, meanwhile: _Once | None = None) -> int:
+        meanwhile = meanwhile or _Once()
         if not rows.entity_ids:
+            meanwhile()
             return 0
         actor = rows.actor
         if self.pg:
-            tail = (actor.user_id, actor.source, actor.request_id, actor.job_id)
-            tail += (actor.batch_id, rows.now)
-            entity = rows.entity
-            self.copy(
-                "audit_events",
-                (
-                    "entity", "entity_id", "action", "field", "old_value", "new_value",
-                    "actor_id", "source", "request_id", "job_id", "batch_id", "created_at",
-                ),
-                (
-                    (entity, entity_id, action, name, _json(old), _json(new)) + tail
-                    for entity_id, action, name, old, new in zip(
-                        rows.entity_ids, rows.actions, rows.fields, rows.olds, rows.news,
-                        strict=True,
-                    )
-                ),
-            )  # fmt: skip
+            self.copy("audit_events", _AuditRows.COLUMNS, rows.copy_rows(), meanwhile)
         else:
+            meanwhile()
             common = {
                 "entity": rows.entity,
                 "actor_id": actor.user_id,
@@ -574,6 +630,11 @@ class _Database:
 class _AuditRows:
     """Audit events of one chunk, column by column (cheap to hand to ``unnest``)."""
 
+    COLUMNS = (
+        "entity", "entity_id", "action", "field", "old_value", "new_value",
+        "actor_id", "source", "request_id", "job_id", "batch_id", "created_at",
+    )  # fmt: skip
+
     entity: str
     actor: Actor
     now: datetime
@@ -582,6 +643,27 @@ class _AuditRows:
     fields: list[str] = field(default_factory=list)
     olds: list[Any] = field(default_factory=list)
     news: list[Any] = field(default_factory=list)
+    prepared: list[tuple[Any, ...]] | None = None
+
+    def prepare(self) -> None:
+        """Make the rows ``COPY`` writes now (values encoded as JSON), while PostgreSQL is
+        busy with something else; no event is added after."""
+        self.prepared = list(self.copy_rows())
+
+    def copy_rows(self) -> Iterable[tuple[Any, ...]]:
+        """The rows of ``audit_events`` in :attr:`COLUMNS` order (PostgreSQL)."""
+        if self.prepared is not None:
+            return self.prepared
+        actor = self.actor
+        tail = (actor.user_id, actor.source, actor.request_id, actor.job_id, actor.batch_id)
+        tail += (self.now,)
+        entity = self.entity
+        return (
+            (entity, entity_id, action, name, _json(old), _json(new)) + tail
+            for entity_id, action, name, old, new in zip(
+                self.entity_ids, self.actions, self.fields, self.olds, self.news, strict=True
+            )
+        )
 
     def add(self, entity_id: int, action: str, changes: Mapping[str, tuple[Any, Any]]) -> None:
         if action == "create":  # one event for the whole record (see audit.services)
@@ -676,6 +758,14 @@ class _Outcome:
             self.counts.skipped_reasons[key] = self.counts.skipped_reasons.get(key, 0) + 1
 
 
+@dataclass
+class _UpdatePlan:
+    """The UPDATE values of a chunk's changed records and their external id changes."""
+
+    updates: list[dict[str, Any]]
+    identifiers: list[tuple[int, str, str | None, str]]
+
+
 class _Importer:
     def __init__(
         self,
@@ -716,24 +806,49 @@ class _Importer:
         self.secondaries: dict[str, int] | None = None
         self._secondaries_written: dict[str, int | None] = {}
         self.timings: dict[str, float] = {}
+        self._open_phases: list[list[Any]] = []
         self._provenance_texts: dict[tuple[str, ...], _RawJSON] = {}
 
     @contextmanager
     def _phase(self, name: str) -> Iterator[None]:
+        """Time a phase; a phase within another (work done while PostgreSQL finishes a
+        statement) is counted in its own name only."""
+        timings, open_phases = self.timings, self._open_phases
         started = time.perf_counter()
+        if open_phases:
+            outer = open_phases[-1]
+            timings[outer[0]] = timings.get(outer[0], 0.0) + started - outer[1]
+        open_phases.append([name, started])
         try:
             yield
         finally:
-            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - started
+            ended = time.perf_counter()
+            _, since = open_phases.pop()  # moved on by the phases within it
+            timings[name] = timings.get(name, 0.0) + ended - since
+            if open_phases:
+                open_phases[-1][1] = ended
+
+    def timed(self, name: str, work: Callable[[], None]) -> Callable[[], None]:
+        """``work`` timed as the phase ``name``."""
+
+        def run() -> None:
+            with self._phase(name):
+                work()
+
+        return run
 
     # ------------------------------------------------------------------ chunk control
 
-    def run_chunk(self, rows: list[PreparedRow]) -> ImportCounts:
+    def run_chunk(self, rows: list[PreparedRow], meanwhile: _Once | None = None) -> ImportCounts:
+        """Import one chunk; ``meanwhile`` (work that needs no database) runs once, while
+        PostgreSQL stores the chunk's last rows."""
+        meanwhile = meanwhile or _Once()
         for attempt in range(MAX_ATTEMPTS):
             self._secondaries_written = {}
+            self._open_phases = []
             try:
                 with self.session.begin_nested():
-                    outcome = self._chunk(rows)
+                    outcome = self._chunk(rows, meanwhile)
                 break
             except Exception as exc:
                 if not _retryable(exc) or attempt == MAX_ATTEMPTS - 1:
@@ -762,7 +877,7 @@ class _Importer:
                 )
         return outcome.counts
 
-    def _chunk(self, rows: list[PreparedRow]) -> _Outcome:
+    def _chunk(self, rows: list[PreparedRow], meanwhile: _Once) -> _Outcome:
         outcome = _Outcome()
         outcome.counts.rows = len(rows)
         self.db.take_write_lock(self.batch_id)
@@ -773,7 +888,7 @@ class _Importer:
                 targets = self._match_contacts(valid, outcome)
             else:
                 targets = self._match_accounts(valid, outcome)
-        self._apply(targets, outcome)
+        self._apply(targets, outcome, meanwhile)
         return outcome
 
     # ------------------------------------------------------------------ screening
@@ -1341,7 +1456,11 @@ class _Importer:
             if not is_blank(value) and name not in target.keep
         }
 
-    def _apply(self, targets: list[_Target], outcome: _Outcome) -> None:
+    def _apply(self, targets: list[_Target], outcome: _Outcome, meanwhile: _Once) -> None:
+        """Write the chunk: new records, then changed ones, then the audit events. What
+        to change in existing records is decided (Python only) while PostgreSQL stores
+        the new ones; ``meanwhile`` runs then too when there is nothing to change, else
+        while PostgreSQL stores the audit events."""
         now = utcnow()
         audit = _AuditRows(self.entity, self.actor, now)
         with self._phase("load"):
@@ -1351,27 +1470,41 @@ class _Importer:
         if self.entity == "contact":
             with self._phase("accounts"):
                 accounts = self._resolve_accounts(targets, outcome, account_audit, now)
+        plan: list[_UpdatePlan] = []
+
+        def decide() -> None:
+            with self._phase("update"):
+                plan.append(self._plan_updates(targets, states, accounts, outcome, audit))
+                if self.db.pg:
+                    audit.prepare()
+            if not plan[0].updates:
+                # Nothing to update: the chunk's other work is Python, done now, while
+                # the new records are still being stored (else: during the audit COPY,
+                # once the UPDATE is done).
+                meanwhile()
+
         with self._phase("create"):
             news = sorted((t for t in targets if t.record_id is None), key=lambda x: x.key)
             news = self._creatable(news, outcome)
-            inserted = self._insert_new(news, accounts, outcome, audit, now)
+            inserted = self._insert_new(news, accounts, outcome, audit, now, _Once(decide))
         if inserted is None:
             raise _Retry("a record of the chunk was created by another import meanwhile")
         with self._phase("update"):
-            self._update_existing(targets, states, accounts, outcome, audit, now)
+            self._write_updates(plan[0], now)
         with self._phase("audit"):
             outcome.counts.audit_events += self.db.insert_audit(account_audit)
-            outcome.counts.audit_events += self.db.insert_audit(audit)
+            outcome.counts.audit_events += self.db.insert_audit(audit, meanwhile)
 
-    def _update_existing(
+    def _plan_updates(
         self,
         targets: list[_Target],
         states: Mapping[int, dict[str, Any]],
         accounts: Mapping[int, int],
         outcome: _Outcome,
         audit: _AuditRows,
-        now: datetime,
-    ) -> None:
+    ) -> _UpdatePlan:
+        """What to change in the chunk's existing records (no database: their states
+        were read before), with their audit events and counts."""
         updates: list[dict[str, Any]] = []
         identifiers: list[tuple[int, str, str | None, str]] = []
         for target in sorted(
@@ -1406,18 +1539,21 @@ class _Importer:
                     identifiers.append((record_id, EXTERNAL_KIND + name[len(EXTERNAL) :], old, new))
             if changes:
                 audit.add(record_id, "update", changes)
-        if updates:
-            # One statement sets the same columns on every record: the unchanged ones keep
-            # the value read (and locked) above.
-            names = sorted({n for record in updates for n in record})
-            for record in updates:
-                state = states[record["id"]]
-                for name in names:
-                    if name not in record:
-                        record[name] = state[name]
-                record["version"] = state.get("row_version")
-            self.db.update(self.table, updates, now, self._patch_columns())
-        self._write_identifiers(identifiers)
+        # One statement sets the same columns on every record: the unchanged ones keep
+        # the value read (and locked) above.
+        names = sorted({n for record in updates for n in record})
+        for record in updates:
+            state = states[record["id"]]
+            for name in names:
+                if name not in record:
+                    record[name] = state[name]
+            record["version"] = state.get("row_version")
+        return _UpdatePlan(updates, identifiers)
+
+    def _write_updates(self, plan: _UpdatePlan, now: datetime) -> None:
+        if plan.updates:
+            self.db.update(self.table, plan.updates, now, self._patch_columns())
+        self._write_identifiers(plan.identifiers)
 
     def _patch_columns(self) -> dict[str, str]:
         if not self.db.pg:
@@ -1527,9 +1663,13 @@ class _Importer:
         outcome: _Outcome,
         audit: _AuditRows,
         now: datetime,
+        meanwhile: _Once,
     ) -> set[int] | None:
-        """Create the new records; None when another import created one of them first."""
+        """Create the new records; None when another import created one of them first.
+        ``meanwhile`` runs after their audit events are added, while PostgreSQL stores
+        them (an outcome of None sends the chunk round again: nothing is kept)."""
         if not targets:
+            meanwhile()
             return set()
         ids = self.db.reserve_ids(self.table, len(targets))
         records: list[dict[str, Any]] = []
@@ -1565,14 +1705,14 @@ class _Importer:
             records.append(record)
             creates.append((record_id, changes))
             outcome.counts.duplicate_rows += len(target.rows) - 1
-        conflict = "email" if self.entity == "contact" else "domain"
-        inserted = self.db.insert(self.table, records, now, conflict=conflict)
-        if len(inserted) < len(records):
-            return None
         for record_id, changes in creates:
             audit.add(record_id, "create", changes)
             outcome.seen.add(record_id)
         outcome.counts.created += len(records)
+        conflict = "email" if self.entity == "contact" else "domain"
+        inserted = self.db.insert(self.table, records, now, conflict, meanwhile)
+        if len(inserted) < len(records):
+            return None
         self._write_identifiers(identifiers)
         return inserted
 
