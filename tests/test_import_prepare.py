@@ -19,10 +19,12 @@ from pivotal_core.dataquality.mapping import suggest_mapping
 from pivotal_core.dataquality.models import ImportBatch
 from pivotal_core.dataquality.prepare import (
     FORMULA_REASON,
+    PARALLEL_MIN_BYTES,
     CustomField,
     prepare_rows,
     prepare_rows_parallel,
     prepared_rows,
+    preparing_workers,
     preview,
 )
 from pivotal_core.errors import ValidationFailed
@@ -478,6 +480,14 @@ def test_parallel_preparation_gives_the_same_rows_in_order(messy_file, ahead):
     )
 
     assert parallel == serial
+
+
+def test_a_big_file_is_prepared_by_one_worker_whatever_the_cpus():
+    """Each worker holds its own interpreter and caches (130-170 MB): one per CPU put a
+    4-CPU machine over the 500 MB import budget, and one outpaces the engine."""
+    big, small = PARALLEL_MIN_BYTES, PARALLEL_MIN_BYTES - 1
+    assert [preparing_workers(big, cpus) for cpus in (None, 1, 2, 4, 64)] == [0, 0, 1, 1, 1]
+    assert [preparing_workers(small, cpus) for cpus in (2, 64)] == [0, 0]
 
 
 # ------------------------------------------------------------------ batches and preview

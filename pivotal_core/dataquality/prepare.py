@@ -49,6 +49,7 @@ __all__ = [
     "prepare_rows",
     "prepare_rows_parallel",
     "prepared_rows",
+    "preparing_workers",
     "preview",
 ]
 
@@ -72,6 +73,13 @@ _LIST_SPLIT_RE = re.compile(r"[,;\n|]")
 PARALLEL_MIN_BYTES = 8 * 1024 * 1024
 # Rows prepared ahead of the consumer: two of the upsert engine's chunks.
 READ_AHEAD_ROWS = 10_000
+# Worker processes preparing one batch's rows, at most. One prepares about 19,000 rows/s
+# on the 2-CPU benchmark machine, more than the engine takes (5,000-7,000 there), and each
+# holds about 130-170 MB (its own interpreter, the services it imports, its caches): the
+# import benchmark's peak went from 345 MB with one worker to 474 MB with two and 588 MB
+# with three, over the 500 MB budget. One per CPU but one, the earlier default, put a
+# 4-CPU machine over it.
+MAX_PREPARE_WORKERS = 1
 
 # Where a mapped value goes in the PreparedRow.
 _TO_VALUES, _TO_LIST, _TO_ACCOUNT_DOMAIN, _TO_ACCOUNT_NAME, _TO_EXTERNAL_ID = range(5)
@@ -460,7 +468,8 @@ def prepare_rows_parallel(
     ahead: int = READ_AHEAD_ROWS,
 ) -> Iterator[PreparedRow]:
     """:func:`prepare_rows` spread over ``processes`` worker processes (default: one per
-    CPU), yielding the same rows in the same order.
+    CPU; :func:`prepared_rows` asks for :func:`preparing_workers`), yielding the same rows
+    in the same order.
 
     The calling process reads the file and builds the PreparedRows; the workers normalize.
     At most ``ahead`` rows (and at least two chunks per worker) are in flight, so memory
@@ -531,8 +540,7 @@ def prepared_rows(
 
     ``session`` loads the custom field definitions (default: the batch's own session).
     ``processes``: worker processes preparing rows, 0 to prepare them in this process; by
-    default, for files of :data:`PARALLEL_MIN_BYTES` or more on a machine with several
-    CPUs, one per CPU but the one this process (the engine) keeps busy, else none.
+    default :func:`preparing_workers`.
     """
     from sqlalchemy.orm import object_session
 
@@ -548,10 +556,7 @@ def prepared_rows(
             raise ValueError("loading the custom fields of the mapping needs a session")
         definitions = custom_field_definitions(session, batch.entity)
     if processes is None:
-        # The process running the engine keeps a CPU busy itself: the others prepare.
-        cpus = os.cpu_count() or 1
-        big = path.stat().st_size >= PARALLEL_MIN_BYTES
-        processes = cpus - 1 if cpus > 1 and big else 0
+        processes = preparing_workers(path.stat().st_size, os.cpu_count())
     rows = read_rows(path, fmt)
     options = {
         "default_region": default_region,
@@ -561,6 +566,16 @@ def prepared_rows(
     if processes >= 1:
         return prepare_rows_parallel(batch.entity, rows, mapping, processes=processes, **options)
     return prepare_rows(batch.entity, rows, mapping, **options)
+
+
+def preparing_workers(size: int, cpus: int | None) -> int:
+    """How many worker processes prepare a file of ``size`` bytes by default: none for a
+    small file (starting one costs about a second) or on one CPU (the engine's process
+    keeps it busy), else :data:`MAX_PREPARE_WORKERS` (or fewer CPUs but the engine's)."""
+    cpus = cpus or 1
+    if cpus < 2 or size < PARALLEL_MIN_BYTES:
+        return 0
+    return min(cpus - 1, MAX_PREPARE_WORKERS)
 
 
 # --------------------------------------------------------------------------- preview
