@@ -235,6 +235,33 @@ def test_import_commits_each_chunk_and_marks_a_stopped_batch_failed(ini, tmp_pat
     assert status == "failed" and f'"rows": {CHUNK_SIZE}' in counts
 
 
+def test_an_import_batch_is_shown_running_before_its_first_chunk_is_done(
+    ini, tmp_path, monkeypatch
+):
+    """Others see the batch running as soon as its rows are read, not once its first chunk
+    is committed (the import page said "queued" that long)."""
+    from pivotal_core.dataquality import prepare
+
+    invoke(ini, "db", "upgrade")
+    csv_path = tmp_path / "people.csv"
+    csv_path.write_text("Email,First Name\nada@example.com,Ada\n", encoding="utf-8")
+    real = prepare.prepared_rows
+    seen: list[list[tuple]] = []
+
+    def watched(*args, **kwargs):
+        for row in real(*args, **kwargs):
+            seen.append(rows(ini, "SELECT status FROM import_batches"))  # another connection
+            yield row
+
+    monkeypatch.setattr(prepare, "prepared_rows", watched)
+    result = CliRunner().invoke(
+        cli, ["-c", str(ini), "import", "contacts", str(csv_path), "--source", "crm"]
+    )
+    assert result.exit_code == 0, result.output
+    assert seen == [[("running",)]]
+    assert rows(ini, "SELECT status FROM import_batches") == [("succeeded",)]
+
+
 def test_imports_clean_removes_abandoned_uploads_and_keeps_imported_files(ini, tmp_path):
     """`pivotal imports clean [--dry-run]`: an old upload nobody imported and an old partial
     file go; the file an import batch refers to stays."""

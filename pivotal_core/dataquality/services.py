@@ -247,6 +247,14 @@ def run_batch(
         rows = _skip(rows, counts.rows)
     batch.status = "running"
     session.flush()
+    if commit_chunks:
+        # Shown running from now, not from the end of the first chunk. After a commit the
+        # batch may be another session's object (the job's first one closes the session),
+        # so by id, as the checkpoints write.
+        table = ImportBatch.__table__
+        running = {"status": "running", "updated_at": utcnow()}
+        session.execute(update(table).where(table.c.id == batch_id).values(running))
+        _commit(session)
 
     if batch.dry_run:
         kept: list[dict[str, Any]] = []
