@@ -236,17 +236,6 @@ def save_columns(request: Request):
 # ---------------------------------------------------------------- step 3: preview, run
 
 
-def _imported_value(row: Any, field: str) -> Any:
-    """What the preview row will store for ``field``."""
-    if field == "account_domain":
-        return row.account_domain
-    if field == "account_name":
-        return row.account_name
-    if field == "external_id":
-        return next(iter(row.external_ids.values()), None)
-    return row.values.get(field)
-
-
 def _preview_rows(preview: Any, headers: list[str], mapping: Mapping[str, str | None]):
     """Rows of the preview as the table shows them: each mapped cell with its error, or
     with the value it becomes (``stored``) where normalization changes the file's text.
@@ -262,7 +251,7 @@ def _preview_rows(preview: Any, headers: list[str], mapping: Mapping[str, str | 
             error = row.errors.get(field) if field else None
             stored = None
             if field and not error and field not in shared and text.strip():
-                shown = display_value(_imported_value(row, field))
+                shown = display_value(row.stored(field))
                 if shown != text.strip():
                     stored = shown
             cells.append({"text": text, "error": error, "stored": stored})

@@ -467,9 +467,8 @@ def prepare_rows_parallel(
     chunk_size: int = 2_000,
     ahead: int = READ_AHEAD_ROWS,
 ) -> Iterator[PreparedRow]:
-    """:func:`prepare_rows` spread over ``processes`` worker processes (default: one per
-    CPU; :func:`prepared_rows` asks for :func:`preparing_workers`), yielding the same rows
-    in the same order.
+    """:func:`prepare_rows` spread over ``processes`` worker processes (default
+    :data:`MAX_PREPARE_WORKERS`), yielding the same rows in the same order.
 
     The calling process reads the file and builds the PreparedRows; the workers normalize.
     At most ``ahead`` rows (and at least two chunks per worker) are in flight, so memory
@@ -487,7 +486,7 @@ def prepare_rows_parallel(
         "source": source,
     }
     RowPreparer(**arguments)  # an invalid mapping fails here, before any process starts
-    processes = processes or os.cpu_count() or 1
+    processes = processes or MAX_PREPARE_WORKERS
     in_flight = max(2 * processes, -(-ahead // chunk_size))
     return _parallel(arguments, rows, processes, chunk_size, in_flight)
 
@@ -594,6 +593,17 @@ class PreviewRow:
     @property
     def valid(self) -> bool:
         return not self.errors
+
+    def stored(self, field: str) -> Any:
+        """The value ``field`` will be stored with (where RowPreparer put it)."""
+        target = RowPreparer._target(field)
+        if target == _TO_ACCOUNT_DOMAIN:
+            return self.account_domain
+        if target == _TO_ACCOUNT_NAME:
+            return self.account_name
+        if target == _TO_EXTERNAL_ID:
+            return next(iter(self.external_ids.values()), None)
+        return self.values.get(field)
 
 
 @dataclass

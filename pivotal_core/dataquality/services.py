@@ -245,15 +245,14 @@ def run_batch(
         counts = ImportCounts.from_dict(previous)
         seen = _records_of_batch(session, batch_id, batch.entity)
         rows = _skip(rows, counts.rows)
+    # Written by id, as the checkpoints write: after a commit the batch may be another
+    # session's object (the job's first commit closes the session), and then setting it
+    # would write nothing. Committed chunk by chunk, it shows running from now on.
     batch.status = "running"
-    session.flush()
+    table = ImportBatch.__table__
+    running = {"status": "running", "updated_at": utcnow()}
+    session.execute(update(table).where(table.c.id == batch_id).values(running))
     if commit_chunks:
-        # Shown running from now, not from the end of the first chunk. After a commit the
-        # batch may be another session's object (the job's first one closes the session),
-        # so by id, as the checkpoints write.
-        table = ImportBatch.__table__
-        running = {"status": "running", "updated_at": utcnow()}
-        session.execute(update(table).where(table.c.id == batch_id).values(running))
         _commit(session)
 
     if batch.dry_run:

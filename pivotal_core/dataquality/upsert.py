@@ -666,6 +666,8 @@ class _AuditRows:
         )
 
     def add(self, entity_id: int, action: str, changes: Mapping[str, tuple[Any, Any]]) -> None:
+        if self.prepared is not None:
+            raise RuntimeError("an audit event added after the COPY rows were made")
         if action == "create":  # one event for the whole record (see audit.services)
             self.entity_ids.append(entity_id)
             self.actions.append(action)
